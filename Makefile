@@ -1,0 +1,51 @@
+# r2p: every target creates or refreshes .venv itself (from constraints.txt, the full lock).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PIP_VERSION := 25.3
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast test-integration lint format lock clean-home
+
+venv: $(STAMP)
+
+# Reinstalled whenever the project or the lock changes; pip checks the result.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check pip==$(PIP_VERSION)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip check
+	@touch $@
+
+demo: venv
+	$(BIN)/r2p demo
+
+test: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
+
+test-integration: venv
+	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Re-resolve the whole stack and pin it (run after changing dependencies in pyproject.toml).
+lock:
+	rm -rf .lockvenv && $(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install -q pip==$(PIP_VERSION) && .lockvenv/bin/pip install -q '.[dev]'
+	(echo "# Full resolution of the r2p stack (Python 3.11). Regenerate with: make lock"; \
+	 .lockvenv/bin/pip freeze --exclude-editable | grep -v '^r2p') > constraints.txt
+	rm -rf .lockvenv
+
+clean-home:
+	rm -rf .r2p

@@ -1,0 +1,137 @@
+"""The ``r2p`` command line: a thin layer over the stage functions.
+
+Bad arguments exit with status 2 and one line saying what is wrong; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Sequence
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _defect(text: str):
+    """``KIND[:SOURCE[:YYYY-MM-DD]]`` as a landing Defect."""
+    from r2p.sample.landing import Defect
+
+    kind, _, rest = text.partition(":")
+    source, _, day = rest.partition(":")
+    try:
+        return Defect(kind, source or None, _date(day) if day else None)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="r2p", description="r2p: research to production.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    cfg = sub.add_parser("config", help="show, validate or list defaults of pipeline configs")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show = cfg_sub.add_parser("show", help="print a pipeline's resolved config as JSON")
+    show.add_argument("pipeline", help="pipeline name (configs/<name>.yaml) or a YAML path")
+    val = cfg_sub.add_parser("validate", help="validate configs (all in configs/ by default)")
+    val.add_argument("paths", nargs="*", help="YAML files; default: every file in configs/")
+    cfg_sub.add_parser("defaults", help="print every default, from the one place they live")
+
+    smp = sub.add_parser("sample", help="generate sample data into the landing zone")
+    smp.add_argument("pipeline")
+    smp.add_argument("--start", type=_date, required=True, help="first day (YYYY-MM-DD)")
+    smp.add_argument("--days", type=_positive, default=1)
+    smp.add_argument("--entities", type=_positive, help="entities (rows per snapshot day)")
+    smp.add_argument("--seed", type=int)
+    smp.add_argument("--drift-from", type=_date, help="labels from this day on are drifted")
+    smp.add_argument("--defect", type=_defect, action="append", default=[],
+                     metavar="KIND[:SOURCE[:DATE]]", help="inject a defect (repeatable)")
+
+    demo = sub.add_parser("demo", help="the main job on the embedded default")
+    demo.add_argument("--days", type=_positive, default=4)
+    demo.add_argument("--end", type=_date, help="last day (default: yesterday, UTC)")
+    demo.add_argument("--pipeline", action="append", help="default: every config")
+
+    runs = sub.add_parser("runs", help="show a run's manifest")
+    runs.add_argument("pipeline")
+    runs.add_argument("run_id")
+    return p
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from r2p.config import loader
+
+    if args.action == "defaults":
+        print(loader.defaults_json())
+    elif args.action == "show":
+        print(loader.resolved_json(loader.load_pipeline(args.pipeline)))
+    else:
+        paths = args.paths or sorted(loader.configs_dir().glob("*.yaml"))
+        for path in paths:
+            cfg = loader.load_config(path)
+            print(f"ok  {path}  ({cfg.pipeline}: {len(cfg.feature_columns)} features)")
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from r2p.config import load_pipeline
+    from r2p.sample.landing import generate_days
+
+    cfg = load_pipeline(args.pipeline)
+    known = {s.name for s in cfg.dataset.sources} | {cfg.dataset.label.name}
+    for d in args.defect:
+        if d.source and d.source not in known:
+            raise SystemExit(f"r2p: error: --defect source {d.source!r} is not one of {sorted(known)}")
+    written = generate_days(cfg, args.start, args.days, entities=args.entities, seed=args.seed,
+                            drift_from=args.drift_from, inject=args.defect)
+    for s in written:
+        extra = f"  defects={','.join(s.defects)}" if s.defects else ""
+        print(f"{s.source:<16} ds={s.ds}  rows={s.rows:>8}  contract={s.contract}{extra}  {s.uri}")
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from r2p.runner import RunInfo, manifest
+
+    print(json.dumps(manifest(RunInfo(args.pipeline, args.run_id)), indent=2, default=str))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``r2p`` command; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    from r2p.config import ConfigError
+
+    try:
+        if args.command == "config":
+            return _cmd_config(args)
+        if args.command == "sample":
+            return _cmd_sample(args)
+        if args.command == "runs":
+            return _cmd_runs(args)
+        from r2p.demo import run_demo
+
+        return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)
+    except ConfigError as exc:
+        print(f"r2p: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

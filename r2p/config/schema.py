@@ -1,0 +1,267 @@
+"""The pipeline configuration schema: one YAML file per pipeline, validated on load.
+
+Every default of the project's configuration is written here, once, as a field default;
+``r2p config defaults`` prints them. Models know nothing of this module: stages read the
+validated objects and pass plain values on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+Dtype = Literal["int64", "float64", "string", "category", "bool"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CADENCE = re.compile(r"^(daily|weekly:(mon|tue|wed|thu|fri|sat|sun))$")
+
+
+class Strict(BaseModel):
+    """Base for every section: unknown keys are errors, so a typo is named, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SampleHint(Strict):
+    """How the sample generator draws a column (ignored by the pipeline itself)."""
+
+    dist: Literal["normal", "lognormal", "poisson", "uniform", "choice"] = "normal"
+    mean: float = 0.0
+    sd: float = Field(1.0, gt=0)
+    low: float = 0.0
+    high: float = 1.0
+    weights: list[float] | None = None
+    effect: float | None = None  # signal strength on the label; drawn from the seed when unset
+
+
+class Column(Strict):
+    """One typed column of a source, with the bounds the expectations check."""
+
+    name: Identifier
+    dtype: Dtype
+    categories: list[str] | None = None
+    nullable: bool = False
+    min: float | None = None
+    max: float | None = None
+    sample: SampleHint = SampleHint()
+
+    @model_validator(mode="after")
+    def _categories_match_dtype(self) -> Column:
+        if self.dtype == "category":
+            if not self.categories or len(set(self.categories)) != len(self.categories):
+                raise ValueError("a category column needs a non-empty list of unique categories")
+        elif self.categories is not None:
+            raise ValueError(f"categories are only allowed on dtype 'category', not {self.dtype!r}")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class FeatureSource(Strict):
+    """A source of features: a snapshot per entity (profile) or many events per entity."""
+
+    name: Identifier
+    kind: Literal["snapshot", "events"]
+    timestamp: Identifier
+    cadence: str = "daily"
+    ttl_days: int = Field(7, ge=1)
+    events_per_entity: float = Field(3.0, gt=0)  # sample generator: mean events per entity-day
+    columns: list[Column] = Field(min_length=1)
+
+    @field_validator("cadence")
+    @classmethod
+    def _cadence(cls, v: str) -> str:
+        if not _CADENCE.match(v):
+            raise ValueError(f"cadence must be 'daily' or 'weekly:<mon..sun>', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _ttl_covers_cadence(self) -> FeatureSource:
+        if self.cadence.startswith("weekly") and self.ttl_days < 7:
+            raise ValueError(f"ttl_days {self.ttl_days} is shorter than the weekly cadence (7)")
+        return self
+
+    def is_due(self, day: dt.date) -> bool:
+        """True when this source delivers a landing partition for ``day``."""
+        if self.cadence == "daily":
+            return True
+        return WEEKDAYS[day.weekday()] == self.cadence.split(":", 1)[1]
+
+
+class LabelSource(Strict):
+    """Labels arrive in their own source, ``delay_days`` after the moment they describe."""
+
+    name: Identifier
+    column: Identifier
+    timestamp: Identifier  # the moment the label describes (the join time)
+    arrival_timestamp: Identifier  # when it landed; the landing partition follows this one
+    delay_days: int = Field(2, ge=0)
+    classes: list[str] = Field(min_length=2)
+    positive_class: str | None = None
+    label_fraction: float = Field(0.3, gt=0, le=1)  # sample generator: labelled share per day
+
+    @model_validator(mode="after")
+    def _classes(self) -> LabelSource:
+        if len(set(self.classes)) != len(self.classes):
+            raise ValueError("classes must be unique")
+        if self.positive_class is not None and self.positive_class not in self.classes:
+            raise ValueError(f"positive_class {self.positive_class!r} is not one of the classes")
+        return self
+
+
+class Entity(Strict):
+    name: Identifier
+    key: Identifier
+    dtype: Literal["int64", "string"] = "int64"
+
+
+class Dataset(Strict):
+    name: Identifier
+    entity: Entity
+    sources: list[FeatureSource] = Field(min_length=1)
+    label: LabelSource
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Dataset:
+        reserved = {self.entity.key}
+        seen: dict[str, str] = {}
+        names = [s.name for s in self.sources] + [self.label.name]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique, got {names}")
+        for src in self.sources:
+            for col in src.columns:
+                if col.name in reserved or col.name == src.timestamp:
+                    raise ValueError(f"{src.name}.{col.name} reuses the entity key or timestamp")
+                if col.name in seen:
+                    raise ValueError(
+                        f"feature {col.name!r} is in both {seen[col.name]!r} and {src.name!r}"
+                    )
+                seen[col.name] = src.name
+        return self
+
+
+class Landing(Strict):
+    """The landing contract: how files arrive and when they count as complete."""
+
+    format: Literal["csv", "parquet"] = "csv"
+    contract: Literal["manifest", "success_marker"] = "manifest"
+    deadline_hours: float = Field(6.0, ge=0)  # after the interval's end; late data fails only then
+    poke_interval_seconds: int = Field(60, ge=1)
+    max_bad_row_fraction: float = Field(0.0, ge=0, le=1)
+    files_per_partition: int = Field(1, ge=1)  # sample generator
+
+
+class Expectation(Strict):
+    """An extra Great Expectations expectation, by its class name in snake case."""
+
+    type: Annotated[str, Field(pattern=r"^expect_[a-z_]+$")]
+    source: Identifier
+    kwargs: dict[str, object] = {}
+
+
+class Features(Strict):
+    service_version: int = Field(1, ge=1)
+
+
+class Split(Strict):
+    valid_days: int = Field(3, ge=1)
+    test_days: int = Field(3, ge=1)
+    group_by_entity: bool = False
+
+
+class Training(Strict):
+    window_days: int = Field(28, ge=3)
+    split: Split = Split()
+    schedule: str | None = None  # cron; None = triggered by the features asset
+
+
+class Layer(Strict):
+    units: int = Field(ge=1)
+    activation: Literal["relu", "tanh", "gelu", "sigmoid", "linear"] = "relu"
+    dropout: float = Field(0.0, ge=0, lt=1)
+    norm: Literal["none", "batch", "layer"] = "none"
+
+
+class EarlyStopping(Strict):
+    patience: int = Field(3, ge=1)
+    monitor: Literal["val_loss", "val_auc"] = "val_loss"
+
+
+class ModelSpec(Strict):
+    name: Identifier
+    layers: list[Layer] = Field(min_length=1)
+    loss: Literal["cross_entropy"] = "cross_entropy"
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float = Field(1e-3, gt=0)
+    batch_size: int = Field(256, ge=1)
+    epochs: int = Field(10, ge=1)
+    early_stopping: EarlyStopping = EarlyStopping()
+    seed: int = 42
+
+
+class Gates(Strict):
+    min_eval_rows: int = Field(200, ge=1)
+    floors: dict[str, float] = {"roc_auc": 0.6}
+    parity_metric_tolerance: float = Field(0.02, ge=0)
+    parity_min_agreement: float = Field(0.97, ge=0, le=1)
+
+
+class Alerts(Strict):
+    """Alert routes: each names an Airflow connection id; unset connections go to the outbox."""
+
+    on_call: str = "jandi_on_call"
+    data_engineering: str = "jandi_data_eng"
+    ml_owners: str = "jandi_ml_owners"
+    team: str = "jandi_team"
+    renotify_hours: float = Field(24.0, gt=0)
+
+
+class Sample(Strict):
+    """The sample generator's knobs (the pipeline ignores them)."""
+
+    entities: int = Field(500, ge=10)
+    seed: int = 7
+    signal: float = Field(1.0, gt=0)  # scales the label's dependence on the features
+
+
+class PipelineConfig(Strict):
+    """One pipeline, completely: data, contract, checks, features, models, gates, alerts."""
+
+    pipeline: Identifier
+    description: str = ""
+    start_date: dt.date = dt.date(2026, 1, 1)
+    dataset: Dataset
+    landing: Landing = Landing()
+    expectations: list[Expectation] = []
+    features: Features = Features()
+    training: Training = Training()
+    models: list[ModelSpec] = [ModelSpec(name="mlp", layers=[Layer(units=32), Layer(units=16)])]
+    gates: Gates = Gates()
+    alerts: Alerts = Alerts()
+    sample: Sample = Sample()
+
+    @model_validator(mode="after")
+    def _references(self) -> PipelineConfig:
+        sources = {s.name for s in self.dataset.sources} | {self.dataset.label.name}
+        for i, exp in enumerate(self.expectations):
+            if exp.source not in sources:
+                raise ValueError(f"expectations[{i}].source {exp.source!r} is not a source")
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique, got {names}")
+        return self
+
+    def source(self, name: str) -> FeatureSource:
+        """The feature source called ``name`` (KeyError naming the known ones otherwise)."""
+        for src in self.dataset.sources:
+            if src.name == name:
+                return src
+        raise KeyError(f"no feature source {name!r}; known: {[s.name for s in self.dataset.sources]}")
+
+    @property
+    def feature_columns(self) -> list[Column]:
+        """Every feature column, in source order then column order (the model's input order)."""
+        return [c for s in self.dataset.sources for c in s.columns]

@@ -1,0 +1,121 @@
+"""Artifacts by URI under one storage root, through Airflow's ObjectStoragePath (fsspec).
+
+The commit protocol (DESIGN §5) works the same on ``file://`` and ``s3://``, which has no
+rename: a writer puts its files under a new unique prefix ``<name>/_versions/<version>/``,
+then publishes the small pointer ``<name>/_CURRENT.json`` last. Readers only follow pointers,
+so a writer killed half-way leaves the previous version current, and a rerun publishes a new
+version that replaces it (never a mix of both).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from r2p.home import storage_conn_id, storage_uri
+
+POINTER = "_CURRENT.json"
+VERSIONS = "_versions"
+
+
+def path(uri: str) -> ObjectStoragePath:
+    """An ObjectStoragePath for ``uri``, with the storage connection when it is remote.
+
+    A remote URI may carry its Airflow connection id itself (``s3://conn_id@bucket/key``,
+    as ObjectStoragePath prints it); otherwise ``R2P_STORAGE_CONN_ID`` is used.
+    """
+    remote = not uri.startswith("file://")
+    conn_id = storage_conn_id() if remote and "@" not in uri.split("/", 3)[2] else None
+    return ObjectStoragePath(uri, conn_id=conn_id)
+
+
+def root() -> ObjectStoragePath:
+    """The storage root (``R2P_STORAGE``)."""
+    return path(storage_uri())
+
+
+def uri_of(p: ObjectStoragePath) -> str:
+    """The URI of a path, with its scheme (what XCom carries)."""
+    text = str(p)
+    return text if "://" in text else f"file://{text}"
+
+
+def write_json(p: ObjectStoragePath, data: Any) -> None:
+    """Write ``data`` as indented, key-sorted JSON (stable bytes for stable hashes)."""
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(p: ObjectStoragePath) -> Any:
+    """Read a JSON object written by :func:`write_json`."""
+    return json.loads(p.read_text())
+
+
+def sha256(p: ObjectStoragePath, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a stored file, streamed."""
+    digest = hashlib.sha256()
+    with p.open("rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _new_version() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    return f"{stamp}-{uuid.uuid4().hex[:8]}"
+
+
+def commit(
+    name: str,
+    write: Callable[[ObjectStoragePath], Any],
+    meta: dict[str, Any] | None = None,
+) -> str:
+    """Write a new version of ``name`` with ``write(prefix)``, then publish its pointer.
+
+    Returns the URI of the committed version's prefix. If ``write`` raises, nothing is
+    published and the previous version stays current.
+    """
+    base = root() / name
+    version = _new_version()
+    prefix = base / VERSIONS / version
+    prefix.mkdir(parents=True, exist_ok=True)
+    write(prefix)
+    pointer = {
+        "name": name,
+        "version": version,
+        "uri": uri_of(prefix),
+        "committed_at": dt.datetime.now(dt.UTC).isoformat(),
+        **(meta or {}),
+    }
+    _publish(base / POINTER, json.dumps(pointer, indent=2, sort_keys=True) + "\n")
+    return pointer["uri"]
+
+
+def _publish(p: ObjectStoragePath, text: str) -> None:
+    """Replace ``p`` so that readers see the old or the new bytes, never a partial file."""
+    if p.protocol in ("s3", "s3a"):
+        p.write_text(text)  # one PUT: S3 readers see the old or the new object
+        return
+    tmp = p.parent / f".{p.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(text)
+    tmp.rename(p)  # os.rename on one file system: atomic
+
+
+def pointer(name: str) -> dict[str, Any] | None:
+    """The published pointer of ``name``, or None when nothing was committed yet."""
+    p = root() / name / POINTER
+    if not p.exists():
+        return None
+    return read_json(p)
+
+
+def current(name: str) -> ObjectStoragePath | None:
+    """The committed version's prefix of ``name``, or None when nothing was committed."""
+    ptr = pointer(name)
+    return path(ptr["uri"]) if ptr else None
