@@ -60,8 +60,14 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--entities", type=_positive, help="entities (rows per snapshot day)")
     smp.add_argument("--seed", type=int)
     smp.add_argument("--drift-from", type=_date, help="labels from this day on are drifted")
-    smp.add_argument("--defect", type=_defect, action="append", default=[],
-                     metavar="KIND[:SOURCE[:DATE]]", help="inject a defect (repeatable)")
+    smp.add_argument(
+        "--defect",
+        type=_defect,
+        action="append",
+        default=[],
+        metavar="KIND[:SOURCE[:DATE]]",
+        help="inject a defect (repeatable)",
+    )
 
     demo = sub.add_parser("demo", help="the main job on the embedded default")
     demo.add_argument("--days", type=_positive, default=4)
@@ -97,9 +103,18 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     known = {s.name for s in cfg.dataset.sources} | {cfg.dataset.label.name}
     for d in args.defect:
         if d.source and d.source not in known:
-            raise SystemExit(f"r2p: error: --defect source {d.source!r} is not one of {sorted(known)}")
-    written = generate_days(cfg, args.start, args.days, entities=args.entities, seed=args.seed,
-                            drift_from=args.drift_from, inject=args.defect)
+            raise SystemExit(
+                f"r2p: error: --defect source {d.source!r} is not one of {sorted(known)}"
+            )
+    written = generate_days(
+        cfg,
+        args.start,
+        args.days,
+        entities=args.entities,
+        seed=args.seed,
+        drift_from=args.drift_from,
+        inject=args.defect,
+    )
     for s in written:
         extra = f"  defects={','.join(s.defects)}" if s.defects else ""
         print(f"{s.source:<16} ds={s.ds}  rows={s.rows:>8}  contract={s.contract}{extra}  {s.uri}")
@@ -113,9 +128,22 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_console() -> None:
+    """Stage progress goes to the run's log file; the console gets warnings and our output."""
+    import logging
+
+    r2p_logger = logging.getLogger("r2p")
+    r2p_logger.propagate = False
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    r2p_logger.addHandler(handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``r2p`` command; returns the process exit status."""
     args = _parser().parse_args(argv)
+    _quiet_console()
     from r2p.config import ConfigError
 
     try:

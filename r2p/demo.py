@@ -23,8 +23,10 @@ def _summary(cfg_name: str, written: list[PartitionSummary]) -> list[str]:
     lines = [f"  {'source':<16} {'days':>4} {'rows':>9}  contract files"]
     for source, parts in by_source.items():
         contracts = sorted({p.contract or "NONE" for p in parts})
-        lines.append(f"  {source:<16} {len(parts):>4} {sum(p.rows for p in parts):>9}  "
-                     f"{', '.join(contracts)} ({len(parts)} partitions)")
+        lines.append(
+            f"  {source:<16} {len(parts):>4} {sum(p.rows for p in parts):>9}  "
+            f"{', '.join(contracts)} ({len(parts)} partitions)"
+        )
     return lines
 
 
@@ -42,8 +44,10 @@ def run_demo(days: int = 4, end: dt.date | None = None, pipelines: list[str] | N
         record = manifest(run)["stages"]["sample"]
         print(f"{cfg.pipeline}: {cfg.description}")
         print("\n".join(_summary(cfg.pipeline, written)))
-        print(f"  took {record['wall_seconds']:.2f}s wall, {record['cpu_seconds']:.2f}s cpu, "
-              f"peak rss {record['peak_rss_bytes'] / 2**20:.0f} MiB")
+        print(
+            f"  took {record['wall_seconds']:.2f}s wall, {record['cpu_seconds']:.2f}s cpu, "
+            f"peak rss {record['peak_rss_bytes'] / 2**20:.0f} MiB"
+        )
         print(f"  run record {storage.uri_of(stage_record_path(run, 'sample'))}")
         print(f"  run log    {run_log_path(run)}\n")
     return 0

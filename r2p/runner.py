@@ -130,8 +130,11 @@ def run_stage(run: RunInfo, stage: str, fn: Callable[..., T], *args: Any, **kwar
             result = fn(*args, **kwargs)
         except BaseException as exc:
             status = "failed"
-            error = {"type": type(exc).__name__, "message": str(exc)[:2000],
-                     "traceback": traceback.format_exc(limit=20)[-4000:]}
+            error = {
+                "type": type(exc).__name__,
+                "message": str(exc)[:2000],
+                "traceback": traceback.format_exc(limit=20)[-4000:],
+            }
             log.error("stage %s failed: %s: %s", stage, type(exc).__name__, exc)
             raise
         finally:
@@ -139,15 +142,23 @@ def run_stage(run: RunInfo, stage: str, fn: Callable[..., T], *args: Any, **kwar
             if status == "success":
                 log.info("stage %s finished in %.3fs (cpu %.3fs)", stage, wall, cpu)
             record = {
-                "pipeline": run.pipeline, "run_id": run.run_id, "stage": stage,
-                "status": status, "error": error,
+                "pipeline": run.pipeline,
+                "run_id": run.run_id,
+                "stage": stage,
+                "status": status,
+                "error": error,
                 "started_at": started.isoformat(),
                 "ended_at": dt.datetime.now(dt.UTC).isoformat(),
-                "wall_seconds": round(wall, 6), "cpu_seconds": round(cpu, 6),
-                "peak_rss_bytes": mem.peak, "start_rss_bytes": mem.start_rss,
+                "wall_seconds": round(wall, 6),
+                "cpu_seconds": round(cpu, 6),
+                "peak_rss_bytes": mem.peak,
+                "start_rss_bytes": mem.start_rss,
                 "process_max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-                "code_version": code_version(), "git_commit": git_commit(),
-                "lock_hash": lock_hash(), "host": socket.gethostname(), "pid": os.getpid(),
+                "code_version": code_version(),
+                "git_commit": git_commit(),
+                "lock_hash": lock_hash(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
                 "log_file": str(run_log_path(run)),
                 "outputs": _jsonable(result),
             }

@@ -28,18 +28,19 @@ def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> tuple[int | 
     depth = 0
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            match = [v for k, v in node.value if getattr(k, "value", None) == key]
+            match = [(k, v) for k, v in node.value if getattr(k, "value", None) == key]
             if not match:
                 break
-            node = match[0]
+            key_node, node = match[0]
+            line = key_node.start_mark.line + 1  # the key's line, where a reader looks
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int):
             if key >= len(node.value):
                 break
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
         depth += 1
-        line = node.start_mark.line + 1
     return line, depth
 
 

@@ -259,7 +259,9 @@ class PipelineConfig(Strict):
         for src in self.dataset.sources:
             if src.name == name:
                 return src
-        raise KeyError(f"no feature source {name!r}; known: {[s.name for s in self.dataset.sources]}")
+        raise KeyError(
+            f"no feature source {name!r}; known: {[s.name for s in self.dataset.sources]}"
+        )
 
     @property
     def feature_columns(self) -> list[Column]:

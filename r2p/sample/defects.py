@@ -135,8 +135,14 @@ CONTRACT: dict[str, Callable[[dict[str, Any]], dict[str, Any]] | None] = {
     "manifest_sha_mismatch": _manifest_sha,
     "no_contract": None,
 }
-ROW_DEFECTS = ("null_label", "unknown_label", "null_entity", "duplicate_key",
-               "out_of_interval", "non_finite")
+ROW_DEFECTS = (
+    "null_label",
+    "unknown_label",
+    "null_entity",
+    "duplicate_key",
+    "out_of_interval",
+    "non_finite",
+)
 KINDS = tuple(FRAME) + tuple(BYTES) + tuple(CONTRACT)
 
 

@@ -195,7 +195,9 @@ class Generator:
         key = self.cfg.dataset.entity.key
         rng = _rng(self.seed, "labels", day.toordinal())
         feats = self._as_of_features(day)
-        pick = np.sort(rng.permutation(len(feats))[: max(1, round(lab.label_fraction * len(feats)))])
+        pick = np.sort(
+            rng.permutation(len(feats))[: max(1, round(lab.label_fraction * len(feats)))]
+        )
         feats = feats.iloc[pick]
         logits = self._logits(feats, drift)
         if logits.shape[1] == 1:
@@ -207,16 +209,20 @@ class Generator:
         observed = last_seen + pd.to_timedelta(rng.integers(60, 3600, len(feats)), unit="s")
         arrived = observed + pd.Timedelta(days=lab.delay_days)
         arrived += pd.to_timedelta(rng.integers(0, 1800, len(feats)), unit="s")
-        return pd.DataFrame({
-            key: feats.index.to_numpy(),
-            lab.timestamp: observed.to_numpy(),
-            lab.arrival_timestamp: arrived.to_numpy(),
-            lab.column: np.asarray(lab.classes, dtype=object)[cls],
-        })
+        return pd.DataFrame(
+            {
+                key: feats.index.to_numpy(),
+                lab.timestamp: observed.to_numpy(),
+                lab.arrival_timestamp: arrived.to_numpy(),
+                lab.column: np.asarray(lab.classes, dtype=object)[cls],
+            }
+        )
 
     def labels_arriving(self, day: dt.date, drift: bool = False) -> pd.DataFrame:
         """The label landing partition of ``day``: labels whose arrival date is ``day``."""
-        return self.labels_observed(day - dt.timedelta(days=self.cfg.dataset.label.delay_days), drift)
+        return self.labels_observed(
+            day - dt.timedelta(days=self.cfg.dataset.label.delay_days), drift
+        )
 
     def training_frame(self, day: dt.date, drift: bool = False) -> pd.DataFrame:
         """Labels observed on ``day`` with the features a PIT join gives them (for checks)."""

@@ -86,7 +86,10 @@ def _target(cfg: PipelineConfig, source: str) -> defects.Target:
 
 
 def write_partition(
-    cfg: PipelineConfig, source: str, day: dt.date, df: pd.DataFrame,
+    cfg: PipelineConfig,
+    source: str,
+    day: dt.date,
+    df: pd.DataFrame,
     inject: list[Defect] | None = None,
 ) -> PartitionSummary:
     """Replace the landing partition of ``source`` for ``day`` with ``df``, contract last."""
@@ -110,16 +113,33 @@ def write_partition(
             data = defects.BYTES[d.kind](data) if i == 0 else data
         name = f"part-{i:05d}.{fmt}"
         (part / name).write_bytes(data)
-        entries.append({"path": name, "rows": len(rows), "bytes": len(data),
-                        "sha256": hashlib.sha256(data).hexdigest()})
+        entries.append(
+            {
+                "path": name,
+                "rows": len(rows),
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
     contract = _write_contract(cfg, source, day, part, entries, inject)
-    return PartitionSummary(source, day.isoformat(), len(df), [e["path"] for e in entries],
-                            contract, storage.uri_of(part), [d.kind for d in inject])
+    return PartitionSummary(
+        source,
+        day.isoformat(),
+        len(df),
+        [e["path"] for e in entries],
+        contract,
+        storage.uri_of(part),
+        [d.kind for d in inject],
+    )
 
 
 def _write_contract(
-    cfg: PipelineConfig, source: str, day: dt.date, part: storage.ObjectStoragePath,
-    entries: list[dict[str, Any]], inject: list[Defect],
+    cfg: PipelineConfig,
+    source: str,
+    day: dt.date,
+    part: storage.ObjectStoragePath,
+    entries: list[dict[str, Any]],
+    inject: list[Defect],
 ) -> str | None:
     kinds = {d.kind for d in inject}
     if "no_contract" in kinds:
@@ -128,8 +148,11 @@ def _write_contract(
         (part / SUCCESS).write_bytes(b"")
         return SUCCESS
     manifest: dict[str, Any] = {
-        "dataset": cfg.dataset.name, "source": source, "ds": day.isoformat(),
-        "format": cfg.landing.format, "files": entries,
+        "dataset": cfg.dataset.name,
+        "source": source,
+        "ds": day.isoformat(),
+        "format": cfg.landing.format,
+        "files": entries,
         "rows": sum(e["rows"] for e in entries),
     }
     for kind in kinds & set(defects.CONTRACT):
@@ -140,8 +163,13 @@ def _write_contract(
 
 
 def generate_days(
-    cfg: PipelineConfig, start: dt.date, days: int, *, entities: int | None = None,
-    seed: int | None = None, drift_from: dt.date | None = None,
+    cfg: PipelineConfig,
+    start: dt.date,
+    days: int,
+    *,
+    entities: int | None = None,
+    seed: int | None = None,
+    drift_from: dt.date | None = None,
     inject: list[Defect] | None = None,
 ) -> list[PartitionSummary]:
     """Write every source due on each of ``days`` days from ``start``, plus the labels."""
@@ -163,7 +191,13 @@ def generate_days(
                 continue
             mine = [d for d in todays if (d.source or first_source) == source]
             summary = write_partition(cfg, source, day, frame, mine)
-            log.info("wrote %s ds=%s: %d rows, contract %s%s", source, summary.ds, summary.rows,
-                     summary.contract, f", defects {summary.defects}" if mine else "")
+            log.info(
+                "wrote %s ds=%s: %d rows, contract %s%s",
+                source,
+                summary.ds,
+                summary.rows,
+                summary.contract,
+                f", defects {summary.defects}" if mine else "",
+            )
             out.append(summary)
     return out
