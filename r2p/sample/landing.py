@@ -17,6 +17,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 
 from r2p import storage
 from r2p.config.schema import PipelineConfig
@@ -61,18 +65,27 @@ def partition_path(cfg: PipelineConfig, source: str, day: dt.date) -> storage.Ob
 
 
 def _serialise(df: pd.DataFrame, fmt: str) -> bytes:
+    """Rows as CSV (ISO 8601 UTC timestamps, millisecond precision) or Parquet bytes."""
     df = df.copy()
     for col in df.columns:
         if isinstance(df[col].dtype, pd.CategoricalDtype):
             df[col] = df[col].astype(object)
+    try:
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values (a wrong_type defect): as text
+        mixed = [c for c in df.columns if df[c].dtype == object]
+        df[mixed] = df[mixed].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    buf = io.BytesIO()
     if fmt == "parquet":
-        buf = io.BytesIO()
-        df.to_parquet(buf, index=False, engine="pyarrow")
+        pq.write_table(table, buf)
         return buf.getvalue()
-    for col in df.columns:
-        if isinstance(df[col].dtype, pd.DatetimeTZDtype):
-            df[col] = df[col].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_timestamp(fld.type):
+            ms = table.column(i).cast(pa.timestamp("ms", tz="UTC"))
+            table = table.set_column(i, fld.name, pc.strftime(ms, format="%Y-%m-%dT%H:%M:%SZ"))
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(quoting_style="needed"))
+    return buf.getvalue()
 
 
 def _target(cfg: PipelineConfig, source: str) -> defects.Target:
