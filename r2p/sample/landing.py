@@ -66,16 +66,16 @@ def partition_path(cfg: PipelineConfig, source: str, day: dt.date) -> storage.Ob
 
 def _serialise(df: pd.DataFrame, fmt: str) -> bytes:
     """Rows as CSV (ISO 8601 UTC timestamps, millisecond precision) or Parquet bytes."""
-    df = df.copy()
-    for col in df.columns:
-        if isinstance(df[col].dtype, pd.CategoricalDtype):
-            df[col] = df[col].astype(object)
     try:
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # mixed values (a wrong_type defect): as text
+        df = df.copy()
         mixed = [c for c in df.columns if df[c].dtype == object]
         df[mixed] = df[mixed].map(lambda v: v if v is None or isinstance(v, str) else str(v))
         table = pa.Table.from_pandas(df, preserve_index=False)
+    for i, fld in enumerate(table.schema):
+        if pa.types.is_dictionary(fld.type):  # categories land as plain strings
+            table = table.set_column(i, fld.name, table.column(i).cast(pa.string()))
     buf = io.BytesIO()
     if fmt == "parquet":
         pq.write_table(table, buf)
