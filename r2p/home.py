@@ -52,3 +52,25 @@ def configs_dir() -> Path:
 def lock_file() -> Path:
     """The pinned resolution of the whole stack, hashed into every reuse key."""
     return REPO_ROOT / "constraints.txt"
+
+
+def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for Airflow commands on the embedded default: its home under ``R2P_HOME``.
+
+    Values already set in ``base`` (default: this process's environment) win, so production
+    settings (PostgreSQL, Celery) pass through unchanged.
+    """
+    env = dict(os.environ if base is None else base)
+    env.setdefault("R2P_HOME", str(home()))
+    defaults = {
+        "AIRFLOW_HOME": str(home() / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+    for key, value in defaults.items():
+        env.setdefault(key, value)
+    return env

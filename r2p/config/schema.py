@@ -264,6 +264,11 @@ class PipelineConfig(Strict):
         )
 
     @property
+    def source_names(self) -> list[str]:
+        """Every landing source: the feature sources, then the label source."""
+        return [s.name for s in self.dataset.sources] + [self.dataset.label.name]
+
+    @property
     def feature_columns(self) -> list[Column]:
         """Every feature column, in source order then column order (the model's input order)."""
         return [c for s in self.dataset.sources for c in s.columns]

@@ -24,13 +24,11 @@ import pyarrow.parquet as pq
 
 from r2p import storage
 from r2p.config.schema import PipelineConfig
-from r2p.home import landing_uri
+from r2p.ingest.contract import MANIFEST, SUCCESS, partition_path
 from r2p.sample import defects
 from r2p.sample.generator import Generator
 
 log = logging.getLogger(__name__)
-MANIFEST = "manifest.json"
-SUCCESS = "_SUCCESS"
 
 
 @dataclass(frozen=True)
@@ -57,11 +55,6 @@ class PartitionSummary:
     contract: str | None
     uri: str
     defects: list[str] = field(default_factory=list)
-
-
-def partition_path(cfg: PipelineConfig, source: str, day: dt.date) -> storage.ObjectStoragePath:
-    """The landing partition of ``source`` for ``day``."""
-    return storage.path(landing_uri()) / cfg.dataset.name / source / f"ds={day.isoformat()}"
 
 
 def _serialise(df: pd.DataFrame, fmt: str) -> bytes:

@@ -1,0 +1,13 @@
+"""Airflow DAGs: every pipeline config in ``configs/`` becomes its DAGs (r2p.orchestration.factory).
+
+Wiring only: configs are small YAML files; the stages' heavy imports happen inside tasks.
+"""
+
+from __future__ import annotations
+
+from r2p.config import load_all
+from r2p.orchestration.factory import build_data_dag
+
+for _cfg in load_all():
+    _dag = build_data_dag(_cfg)
+    globals()[_dag.dag_id] = _dag

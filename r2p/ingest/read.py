@@ -1,0 +1,190 @@
+"""Read one landing partition strictly: any batch defect refuses the whole batch.
+
+Batch defects, each reported with the file and a problem code: no contract, a bad or
+inconsistent manifest, a file whose bytes or rows differ from the manifest, non-UTF-8 bytes,
+a truncated or unparsable file, missing or unknown columns, values of the wrong type, and an
+empty partition. What passes is one Arrow table with exactly the declared schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from r2p import storage
+from r2p.config.schema import PipelineConfig
+from r2p.errors import BatchRejected
+from r2p.ingest.contract import MANIFEST, contract_name, data_files, partition_path
+from r2p.ingest.schema import ARROW, SourceSchema
+
+
+@dataclass
+class Problem:
+    file: str
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.code}: {self.message}"
+
+
+@dataclass
+class Batch:
+    """A landing partition that passed every batch check."""
+
+    table: pa.Table
+    landing_uri: str
+    files: list[dict[str, Any]] = field(default_factory=list)
+    contract: str = MANIFEST
+
+
+def _manifest_entries(part: storage.ObjectStoragePath, problems: list[Problem]) -> dict | None:
+    try:
+        manifest = json.loads((part / MANIFEST).read_bytes().decode("utf-8"))
+        entries = {e["path"]: e for e in manifest["files"]}
+        for e in entries.values():
+            int(e["rows"]), str(e["sha256"])  # noqa: B018 - shape check
+    except (ValueError, KeyError, TypeError) as exc:
+        problems.append(Problem(MANIFEST, "bad_manifest", f"unreadable manifest: {exc}"))
+        return None
+    return entries
+
+
+def _parse_csv(name: str, data: bytes, schema: SourceSchema) -> pa.Table | Problem:
+    if not data:
+        return Problem(name, "unparsable", "empty file: not even a header")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Problem(name, "not_utf8", f"bytes that are not UTF-8 at offset {exc.start}")
+    if not data.endswith(b"\n"):
+        return Problem(name, "truncated", "the file ends mid-row (no final newline)")
+    convert = pacsv.ConvertOptions(
+        column_types={n: pa.string() for n in schema.names},
+        strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False,
+    )
+    try:
+        return pacsv.read_csv(io.BytesIO(data), convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        return Problem(name, "unparsable", str(exc).splitlines()[0])
+
+
+def _parse_parquet(name: str, data: bytes) -> pa.Table | Problem:
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError) as exc:
+        return Problem(name, "unparsable", f"truncated or corrupt Parquet: {exc}")
+
+
+def _bad_values(col: pa.ChunkedArray, dtype: str) -> tuple[int, list[str]]:
+    series = col.to_pandas()
+    if dtype == "timestamp":
+        parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+    elif dtype == "bool":
+        parsed = series.map(lambda v: v if v is None or isinstance(v, bool) else
+                            {"true": True, "false": False, "1": True, "0": False}.get(str(v).lower()))
+    else:
+        parsed = pd.to_numeric(series, errors="coerce")
+        if dtype == "int64":
+            parsed = parsed.where(parsed.isna() | (parsed == parsed.round()))
+    bad = series.notna() & parsed.isna()
+    return int(bad.sum()), [repr(v) for v in series[bad].head(3)]
+
+
+def _coerce(name: str, table: pa.Table, schema: SourceSchema) -> pa.Table | list[Problem]:
+    present = table.column_names
+    missing = [n for n in schema.names if n not in present]
+    unknown = [n for n in present if n not in schema.names]
+    problems = []
+    if missing:
+        problems.append(Problem(name, "missing_columns", f"missing columns {missing}"))
+    if unknown:
+        problems.append(Problem(name, "unknown_columns", f"unknown columns {unknown}"))
+    if problems:
+        return problems
+    arrays = []
+    for f in schema.fields:
+        col = table.column(f.name)
+        try:
+            arrays.append(col.cast(ARROW[f.dtype]))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            count, examples = _bad_values(col, f.dtype)
+            problems.append(Problem(name, "wrong_type", f"column {f.name!r} ({f.dtype}) has "
+                                    f"{count} value(s) of another type, e.g. {', '.join(examples)}"))
+    if problems:
+        return problems
+    return pa.Table.from_arrays(arrays, names=schema.names)
+
+
+def read_batch(cfg: PipelineConfig, schema: SourceSchema, day: dt.date) -> Batch:
+    """Read and type the landing partition of ``schema`` for ``day``, or raise BatchRejected."""
+    part = partition_path(cfg, schema.name, day)
+    uri = storage.uri_of(part)
+    contract = contract_name(cfg)
+    problems: list[Problem] = []
+    if not (part / contract).exists():
+        raise _reject(schema, day, uri, [Problem(contract, "no_contract",
+                      "the partition has no contract; a partition without one is never read")])
+    entries = _manifest_entries(part, problems) if contract == MANIFEST else None
+    files = data_files(part)
+    if entries is not None:
+        names = {p.name for p in files}
+        problems += [Problem(n, "missing_file", "listed in the manifest but absent")
+                     for n in sorted(set(entries) - names)]
+        problems += [Problem(n, "unlisted_file", "present but not in the manifest")
+                     for n in sorted(names - set(entries))]
+    tables, described = [], []
+    for path in files:
+        data = path.read_bytes()
+        sha = hashlib.sha256(data).hexdigest()
+        entry = (entries or {}).get(path.name)
+        if entry is not None and entry["sha256"] != sha:
+            problems.append(Problem(path.name, "sha256_mismatch",
+                                    f"sha256 {sha[:12]}… differs from the manifest's "
+                                    f"{str(entry['sha256'])[:12]}…"))
+            continue
+        parsed = (_parse_parquet(path.name, data) if path.suffix == ".parquet"
+                  else _parse_csv(path.name, data, schema))
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+            continue
+        if entry is not None and int(entry["rows"]) != parsed.num_rows:
+            problems.append(Problem(path.name, "row_count_mismatch",
+                                    f"{parsed.num_rows} rows, the manifest says {entry['rows']}"))
+            continue
+        typed = _coerce(path.name, parsed, schema)
+        if isinstance(typed, list):
+            problems += typed
+            continue
+        tables.append(typed)
+        described.append({"path": path.name, "rows": typed.num_rows, "sha256": sha,
+                          "bytes": len(data)})
+    if not problems and sum(t.num_rows for t in tables) == 0:
+        problems.append(Problem(contract if not files else files[0].name, "empty_partition",
+                                "the partition has no rows"))
+    if problems:
+        raise _reject(schema, day, uri, problems)
+    return Batch(pa.concat_tables(tables), uri, described, contract)
+
+
+def _reject(schema: SourceSchema, day: dt.date, uri: str, problems: list[Problem]) -> BatchRejected:
+    head = f"batch {schema.dataset}/{schema.name} ds={day.isoformat()} refused"
+    detail = "; ".join(str(p) for p in problems[:5])
+    more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+    record = {
+        "kind": "batch_rejected",
+        "dataset": schema.dataset, "source": schema.name, "ds": day.isoformat(),
+        "landing_uri": uri,
+        "problems": [{"file": p.file, "code": p.code, "message": p.message} for p in problems],
+    }
+    return BatchRejected(f"{head}: {detail}{more} [{uri}]", record)
+
