@@ -70,9 +70,14 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="the main job on the embedded default")
-    demo.add_argument("--days", type=_positive, default=4)
+    demo.add_argument("--days", type=_positive, default=3)
     demo.add_argument("--end", type=_date, help="last day (default: yesterday, UTC)")
     demo.add_argument("--pipeline", action="append", help="default: every config")
+
+    data = sub.add_parser("data-run", help="run a pipeline's data DAG for partitions (dags test)")
+    data.add_argument("pipeline")
+    data.add_argument("--ds", type=_date, required=True, help="first partition (YYYY-MM-DD)")
+    data.add_argument("--days", type=_positive, default=1)
 
     runs = sub.add_parser("runs", help="show a run's manifest")
     runs.add_argument("pipeline")
@@ -121,6 +126,20 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_run(args: argparse.Namespace) -> int:
+    from r2p.config import load_pipeline
+    from r2p.demo import print_run
+    from r2p.orchestration.dagtest import run_dag_test
+
+    cfg = load_pipeline(args.pipeline)
+    ok = True
+    for offset in range(args.days):
+        result = run_dag_test(f"{cfg.pipeline}_data", args.ds + dt.timedelta(days=offset))
+        print_run(result, cfg.pipeline)
+        ok &= result.ok
+    return 0 if ok else 1
+
+
 def _cmd_runs(args: argparse.Namespace) -> int:
     from r2p.runner import RunInfo, manifest
 
@@ -153,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_sample(args)
         if args.command == "runs":
             return _cmd_runs(args)
+        if args.command == "data-run":
+            return _cmd_data_run(args)
         from r2p.demo import run_demo
 
         return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)

@@ -1,53 +1,102 @@
 """``make demo``: the main job on the embedded default, in the home under ``R2P_HOME``.
 
-Today it writes a few days of sample data for every pipeline into the landing zone through
-the stage runner and prints what it wrote; later issues extend it to the whole pipeline.
+It writes a few days of sample data for every pipeline into the landing zone, then runs each
+pipeline's data DAG through Airflow (``airflow dags test`` on SQLite) for every day, and
+prints per run and stage: rows accepted and quarantined, timings, and where artifacts are.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from typing import Any
 
-from r2p import storage
 from r2p.config import load_all, load_pipeline
-from r2p.home import home, landing_uri
-from r2p.runner import RunInfo, manifest, run_log_path, run_stage, stage_record_path
-from r2p.sample.landing import PartitionSummary, generate_days
+from r2p.home import home, landing_uri, storage_uri
+from r2p.orchestration.dagtest import DagTestResult, run_dag_test
+from r2p.runner import RunInfo, manifest, run_stage
+from r2p.sample.landing import generate_days
 
 
-def _summary(cfg_name: str, written: list[PartitionSummary]) -> list[str]:
-    by_source: dict[str, list[PartitionSummary]] = defaultdict(list)
-    for s in written:
-        by_source[s.source].append(s)
-    lines = [f"  {'source':<16} {'days':>4} {'rows':>9}  contract files"]
-    for source, parts in by_source.items():
-        contracts = sorted({p.contract or "NONE" for p in parts})
-        lines.append(
-            f"  {source:<16} {len(parts):>4} {sum(p.rows for p in parts):>9}  "
-            f"{', '.join(contracts)} ({len(parts)} partitions)"
-        )
-    return lines
+def _stage_line(name: str, rec: dict[str, Any]) -> str:
+    out = rec.get("outputs") or {}
+    rows = ""
+    if isinstance(out, dict) and "rows_accepted" in out:
+        rows = f"{out['rows_landed']:>8} {out['rows_accepted']:>8} {out['rows_quarantined']:>6}"
+    elif isinstance(out, dict) and "sources" in out:
+        rows = f"{sum(s['rows'] for s in out['sources'].values()):>8} {'suite ok':>15}"
+    elif isinstance(out, dict) and out.get("status") == "not_due":
+        rows = f"{'not due':>8}"
+    status = rec["status"] if rec["status"] != "success" else "ok"
+    return (
+        f"    {name:<22} {status:<7} {rows:<24} {rec['wall_seconds']:>7.2f}s "
+        f"{rec['peak_rss_bytes'] / 2**20:>6.0f} MiB"
+    )
 
 
-def run_demo(days: int = 4, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
-    """Generate ``days`` days ending ``end`` (default yesterday, UTC) for each pipeline."""
+def print_run(result: DagTestResult, pipeline: str) -> None:
+    """One run's outcome and its stages, from the run manifest."""
+    print(
+        f"  ds={result.ds}  {result.dag_id}  {result.state or 'did not finish'}  "
+        f"run_id={result.run_id}"
+    )
+    if result.run_id:
+        stages = manifest(RunInfo(pipeline, result.run_id))["stages"]
+        if stages:
+            print(
+                f"    {'stage':<22} {'status':<7} {'landed':>8} {'accepted':>8} {'quar.':>6}"
+                f"{'':>2} {'wall':>8} {'peak':>10}"
+            )
+        for name, rec in stages.items():
+            print(_stage_line(name, rec))
+            if rec.get("error"):
+                print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
+        skipped = sorted(t for t, (s, _) in result.task_states.items() if s == "skipped")
+        if skipped:
+            print(f"    skipped (source not due): {', '.join(skipped)}")
+        failed = [
+            f"{t} ({s})"
+            for t, (s, _) in sorted(result.task_states.items())
+            if s not in ("success", "skipped")
+        ]
+        if failed:
+            print(f"    tasks not successful: {', '.join(failed)}")
+    if not result.ok:
+        print(f"    airflow output: {result.log_file}")
+
+
+def run_demo(days: int = 3, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
+    """Sample ``days`` days ending ``end`` (default: yesterday, UTC), then run the data DAGs."""
     end = end or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
     cfgs = [load_pipeline(p) for p in pipelines] if pipelines else load_all()
-    print(f"r2p demo: home {home()}")
-    print(f"          landing zone {landing_uri()}")
-    print(f"          days {start} .. {end}\n")
+    print(
+        f"r2p demo: home {home()}\n          storage {storage_uri()}\n"
+        f"          landing {landing_uri()}\n          days {start} .. {end}\n"
+    )
+    failures = 0
     for cfg in cfgs:
-        run = RunInfo(cfg.pipeline, f"demo__{end.isoformat()}")
-        written = run_stage(run, "sample", generate_days, cfg, start, days)
-        record = manifest(run)["stages"]["sample"]
-        print(f"{cfg.pipeline}: {cfg.description}")
-        print("\n".join(_summary(cfg.pipeline, written)))
-        print(
-            f"  took {record['wall_seconds']:.2f}s wall, {record['cpu_seconds']:.2f}s cpu, "
-            f"peak rss {record['peak_rss_bytes'] / 2**20:.0f} MiB"
+        written = run_stage(
+            RunInfo(cfg.pipeline, f"sample__{end.isoformat()}"),
+            "sample",
+            generate_days,
+            cfg,
+            start,
+            days,
         )
-        print(f"  run record {storage.uri_of(stage_record_path(run, 'sample'))}")
-        print(f"  run log    {run_log_path(run)}\n")
-    return 0
+        print(
+            f"{cfg.pipeline}: {cfg.description}\n  landed {len(written)} partitions, "
+            f"{sum(s.rows for s in written)} rows, contracts "
+            f"{sorted({s.contract or 'NONE' for s in written})}"
+        )
+        for offset in range(days):
+            result = run_dag_test(f"{cfg.pipeline}_data", start + dt.timedelta(days=offset))
+            print_run(result, cfg.pipeline)
+            failures += not result.ok
+        print(f"  offline partitions: {storage_uri()}/offline/{cfg.dataset.name}/")
+        print(f"  validation results and Data Docs: {storage_uri()}/validation/{cfg.dataset.name}/")
+        print(f"  quarantine: {storage_uri()}/quarantine/{cfg.dataset.name}/\n")
+    print(
+        "demo finished"
+        + (f" with {failures} failed run(s)" if failures else ": every run succeeded")
+    )
+    return 1 if failures else 0

@@ -29,14 +29,19 @@ class Interval:
         return self.start <= ts < self.end
 
     def as_json(self) -> dict[str, str]:
-        return {"start": self.start.isoformat(), "end": self.end.isoformat(),
-                "ds": self.ds.isoformat()}
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "ds": self.ds.isoformat(),
+        }
 
 
 def _aware(value: object, name: str, dag: str) -> dt.datetime:
     if value is None:
-        raise IntervalError(f"{dag}: the run has no data interval ({name} is missing); "
-                            + HOW_TO_TRIGGER.format(dag=dag))
+        raise IntervalError(
+            f"{dag}: the run has no data interval ({name} is missing); "
+            + HOW_TO_TRIGGER.format(dag=dag)
+        )
     if not isinstance(value, dt.datetime):
         raise IntervalError(f"{dag}: {name} is not a datetime: {value!r}")
     if value.tzinfo is None:

@@ -77,6 +77,22 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.fixture
+def churn(home: Path):
+    """The shipped binary pipeline, in a fresh home."""
+    from r2p.config import load_pipeline
+
+    return load_pipeline("churn")
+
+
+@pytest.fixture
+def fleet(home: Path):
+    """The shipped multiclass pipeline, in a fresh home."""
+    from r2p.config import load_pipeline
+
+    return load_pipeline("fleet")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -140,14 +156,17 @@ def storage_root(
     return f"s3://{s3['conn_id']}@{s3['bucket']}/{key}"  # URIs carry their connection id
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the ``r2p`` command in a subprocess with the test environment."""
+def run_cli(
+    *args: str, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``r2p`` command in a subprocess with the test environment (None unsets)."""
+    merged = {**os.environ, **(env or {})}
     return subprocess.run(
         [str(VENV_BIN / "r2p"), *args],
         capture_output=True,
         text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
+        timeout=600,
+        env={k: v for k, v in merged.items() if v is not None},
         cwd=str(REPO),
     )
 

@@ -18,14 +18,20 @@ def test_suite_runs_in_a_temporary_home() -> None:
 
 
 def test_demo_writes_only_under_its_home(tmp_path: Path) -> None:
+    """make demo's command, as a user runs it: sample data, then the data DAGs in Airflow."""
     home = tmp_path / "demo-home"
-    result = run_cli("demo", "--days", "2", "--end", "2026-11-24", env={"R2P_HOME": str(home)})
-    assert result.returncode == 0, result.stderr
-    assert "churn: Customer churn" in result.stdout and "fleet: Vehicle" in result.stdout
-    assert re.search(r"profile\s+2\s+1000\s+manifest.json \(2 partitions\)", result.stdout)
-    assert (home / "storage/landing/churn/profile/ds=2026-11-24/manifest.json").exists()
-    assert (home / "storage/runs/fleet/demo__2026-11-24/stages/sample.json").exists()
-    assert (home / "logs/runs/churn/demo__2026-11-24.log").exists()
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AIRFLOW")}
+    env["R2P_HOME"] = str(home)  # and Airflow's defaults, as a user has them
+    result = run_cli("demo", "--days", "1", "--end", "2026-11-23", env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "churn: Customer churn" in out and "fleet: Vehicle" in out
+    assert re.search(r"ingest_profile\s+ok\s+500\s+500\s+0", out), out
+    assert re.search(r"validate\s+ok", out) and "demo finished: every run succeeded" in out
+    assert (home / "airflow" / "airflow.db").exists()
+    assert (home / "storage/offline/churn/profile/ds=2026-11-23/_CURRENT.json").exists()
+    assert (home / "storage/validation/fleet/ds=2026-11-23/_CURRENT.json").exists()
+    assert list((home / "logs/runs/churn").glob("manual__*.log"))
     assert fingerprint(USER_STATE) == USER_STATE_BEFORE, "the user's home or ~/airflow changed"
 
 

@@ -35,7 +35,7 @@ def contract_path(cfg: PipelineConfig, source: str, day: dt.date) -> ObjectStora
 
 
 def due_sources(cfg: PipelineConfig, day: dt.date) -> list[str]:
-    """The sources that deliver a partition for ``day``: feature sources by cadence, labels daily."""
+    """Sources delivering a partition for ``day``: feature sources by cadence, labels daily."""
     return [s.name for s in cfg.dataset.sources if s.is_due(day)] + [cfg.dataset.label.name]
 
 

@@ -27,14 +27,20 @@ def quarantine_name(schema: SourceSchema, ds: dt.date) -> str:
 
 
 def write_quarantine(
-    schema: SourceSchema, interval: Interval, run_id: str, record: dict[str, Any],
+    schema: SourceSchema,
+    interval: Interval,
+    run_id: str,
+    record: dict[str, Any],
     rows: pd.DataFrame | None = None,
 ) -> str:
     """Commit a quarantine record (and the bad rows, if any); returns its URI."""
     full = {
         **record,
-        "dataset": schema.dataset, "source": schema.name, "ds": interval.ds.isoformat(),
-        "interval": interval.as_json(), "run_id": run_id,
+        "dataset": schema.dataset,
+        "source": schema.name,
+        "ds": interval.ds.isoformat(),
+        "interval": interval.as_json(),
+        "run_id": run_id,
         "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "rows_file": ROWS if rows is not None and not rows.empty else None,
     }

@@ -52,7 +52,7 @@ def _manifest_entries(part: storage.ObjectStoragePath, problems: list[Problem]) 
         manifest = json.loads((part / MANIFEST).read_bytes().decode("utf-8"))
         entries = {e["path"]: e for e in manifest["files"]}
         for e in entries.values():
-            int(e["rows"]), str(e["sha256"])  # noqa: B018 - shape check
+            int(e["rows"]), str(e["sha256"])
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(Problem(MANIFEST, "bad_manifest", f"unreadable manifest: {exc}"))
         return None
@@ -70,7 +70,9 @@ def _parse_csv(name: str, data: bytes, schema: SourceSchema) -> pa.Table | Probl
         return Problem(name, "truncated", "the file ends mid-row (no final newline)")
     convert = pacsv.ConvertOptions(
         column_types={n: pa.string() for n in schema.names},
-        strings_can_be_null=True, null_values=[""], quoted_strings_can_be_null=False,
+        strings_can_be_null=True,
+        null_values=[""],
+        quoted_strings_can_be_null=False,
     )
     try:
         return pacsv.read_csv(io.BytesIO(data), convert_options=convert)
@@ -90,8 +92,13 @@ def _bad_values(col: pa.ChunkedArray, dtype: str) -> tuple[int, list[str]]:
     if dtype == "timestamp":
         parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     elif dtype == "bool":
-        parsed = series.map(lambda v: v if v is None or isinstance(v, bool) else
-                            {"true": True, "false": False, "1": True, "0": False}.get(str(v).lower()))
+        parsed = series.map(
+            lambda v: (
+                v
+                if v is None or isinstance(v, bool)
+                else {"true": True, "false": False, "1": True, "0": False}.get(str(v).lower())
+            )
+        )
     else:
         parsed = pd.to_numeric(series, errors="coerce")
         if dtype == "int64":
@@ -118,8 +125,14 @@ def _coerce(name: str, table: pa.Table, schema: SourceSchema) -> pa.Table | list
             arrays.append(col.cast(ARROW[f.dtype]))
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
             count, examples = _bad_values(col, f.dtype)
-            problems.append(Problem(name, "wrong_type", f"column {f.name!r} ({f.dtype}) has "
-                                    f"{count} value(s) of another type, e.g. {', '.join(examples)}"))
+            problems.append(
+                Problem(
+                    name,
+                    "wrong_type",
+                    f"column {f.name!r} ({f.dtype}) has "
+                    f"{count} value(s) of another type, e.g. {', '.join(examples)}",
+                )
+            )
     if problems:
         return problems
     return pa.Table.from_arrays(arrays, names=schema.names)
@@ -132,45 +145,77 @@ def read_batch(cfg: PipelineConfig, schema: SourceSchema, day: dt.date) -> Batch
     contract = contract_name(cfg)
     problems: list[Problem] = []
     if not (part / contract).exists():
-        raise _reject(schema, day, uri, [Problem(contract, "no_contract",
-                      "the partition has no contract; a partition without one is never read")])
+        raise _reject(
+            schema,
+            day,
+            uri,
+            [
+                Problem(
+                    contract,
+                    "no_contract",
+                    "the partition has no contract; a partition without one is never read",
+                )
+            ],
+        )
     entries = _manifest_entries(part, problems) if contract == MANIFEST else None
     files = data_files(part)
     if entries is not None:
         names = {p.name for p in files}
-        problems += [Problem(n, "missing_file", "listed in the manifest but absent")
-                     for n in sorted(set(entries) - names)]
-        problems += [Problem(n, "unlisted_file", "present but not in the manifest")
-                     for n in sorted(names - set(entries))]
+        problems += [
+            Problem(n, "missing_file", "listed in the manifest but absent")
+            for n in sorted(set(entries) - names)
+        ]
+        problems += [
+            Problem(n, "unlisted_file", "present but not in the manifest")
+            for n in sorted(names - set(entries))
+        ]
     tables, described = [], []
     for path in files:
         data = path.read_bytes()
         sha = hashlib.sha256(data).hexdigest()
         entry = (entries or {}).get(path.name)
         if entry is not None and entry["sha256"] != sha:
-            problems.append(Problem(path.name, "sha256_mismatch",
-                                    f"sha256 {sha[:12]}… differs from the manifest's "
-                                    f"{str(entry['sha256'])[:12]}…"))
+            problems.append(
+                Problem(
+                    path.name,
+                    "sha256_mismatch",
+                    f"sha256 {sha[:12]}… differs from the manifest's {str(entry['sha256'])[:12]}…",
+                )
+            )
             continue
-        parsed = (_parse_parquet(path.name, data) if path.suffix == ".parquet"
-                  else _parse_csv(path.name, data, schema))
+        parsed = (
+            _parse_parquet(path.name, data)
+            if path.suffix == ".parquet"
+            else _parse_csv(path.name, data, schema)
+        )
         if isinstance(parsed, Problem):
             problems.append(parsed)
             continue
         if entry is not None and int(entry["rows"]) != parsed.num_rows:
-            problems.append(Problem(path.name, "row_count_mismatch",
-                                    f"{parsed.num_rows} rows, the manifest says {entry['rows']}"))
+            problems.append(
+                Problem(
+                    path.name,
+                    "row_count_mismatch",
+                    f"{parsed.num_rows} rows, the manifest says {entry['rows']}",
+                )
+            )
             continue
         typed = _coerce(path.name, parsed, schema)
         if isinstance(typed, list):
             problems += typed
             continue
         tables.append(typed)
-        described.append({"path": path.name, "rows": typed.num_rows, "sha256": sha,
-                          "bytes": len(data)})
+        described.append(
+            {"path": path.name, "rows": typed.num_rows, "sha256": sha, "bytes": len(data)}
+        )
     if not problems and sum(t.num_rows for t in tables) == 0:
-        problems.append(Problem(contract if not files else files[0].name, "empty_partition",
-                                "the partition has no rows"))
+        problems.append(
+            Problem(
+                contract if not files else files[0].name,
+                "empty_partition",
+                "the partition has no rows",
+            )
+        )
     if problems:
         raise _reject(schema, day, uri, problems)
     return Batch(pa.concat_tables(tables), uri, described, contract)
@@ -182,9 +227,10 @@ def _reject(schema: SourceSchema, day: dt.date, uri: str, problems: list[Problem
     more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
     record = {
         "kind": "batch_rejected",
-        "dataset": schema.dataset, "source": schema.name, "ds": day.isoformat(),
+        "dataset": schema.dataset,
+        "source": schema.name,
+        "ds": day.isoformat(),
         "landing_uri": uri,
         "problems": [{"file": p.file, "code": p.code, "message": p.message} for p in problems],
     }
     return BatchRejected(f"{head}: {detail}{more} [{uri}]", record)
-

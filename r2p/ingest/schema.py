@@ -45,7 +45,9 @@ class SourceSchema:
 
     def arrow_schema(self) -> pa.Schema:
         """The typed schema of the committed offline partition."""
-        return pa.schema([pa.field(f.name, ARROW[f.dtype], nullable=f.nullable) for f in self.fields])
+        return pa.schema(
+            [pa.field(f.name, ARROW[f.dtype], nullable=f.nullable) for f in self.fields]
+        )
 
 
 def source_schema(cfg: PipelineConfig, name: str) -> SourceSchema:
@@ -60,13 +62,26 @@ def source_schema(cfg: PipelineConfig, name: str) -> SourceSchema:
             Field(lab.arrival_timestamp, "timestamp"),
             Field(lab.column, "string"),
         )
-        return SourceSchema(ds.name, name, key, lab.arrival_timestamp, lab.timestamp, fields,
-                            lab.column, tuple(lab.classes))
+        return SourceSchema(
+            ds.name,
+            name,
+            key,
+            lab.arrival_timestamp,
+            lab.timestamp,
+            fields,
+            lab.column,
+            tuple(lab.classes),
+        )
     src = cfg.source(name)
     cols = tuple(
         Field(c.name, c.dtype, c.nullable, tuple(c.categories) if c.categories else None)
         for c in src.columns
     )
-    return SourceSchema(ds.name, name, key, src.timestamp, src.timestamp,
-                        (key_field, Field(src.timestamp, "timestamp"), *cols))
-
+    return SourceSchema(
+        ds.name,
+        name,
+        key,
+        src.timestamp,
+        src.timestamp,
+        (key_field, Field(src.timestamp, "timestamp"), *cols),
+    )

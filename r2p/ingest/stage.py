@@ -48,8 +48,9 @@ def _commit_offline(schema: SourceSchema, ds: Any, table: pa.Table, meta: dict) 
     current = storage.pointer(name)
     if current and current.get("content_hash") == digest:
         return current["uri"], True
-    uri = storage.commit(name, lambda p: (p / DATA).write_bytes(data),
-                         meta={**meta, "content_hash": digest})
+    uri = storage.commit(
+        name, lambda p: (p / DATA).write_bytes(data), meta={**meta, "content_hash": digest}
+    )
     return uri, False
 
 
@@ -70,9 +71,14 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
     good, bad = split_rows(batch.table, schema, interval)
     total, max_frac = batch.table.num_rows, cfg.landing.max_bad_row_fraction
     reasons = reason_counts(bad)
-    record = {"landing_uri": batch.landing_uri, "landing_files": batch.files,
-              "rows_total": total, "rows_bad": len(bad), "reasons": reasons,
-              "max_bad_row_fraction": max_frac}
+    record = {
+        "landing_uri": batch.landing_uri,
+        "landing_files": batch.files,
+        "rows_total": total,
+        "rows_bad": len(bad),
+        "reasons": reasons,
+        "max_bad_row_fraction": max_frac,
+    }
     if len(bad) > max_frac * total:
         uri = write_quarantine(schema, interval, run_id, {**record, "kind": "rows_rejected"}, bad)
         raise BatchRejected(
@@ -85,24 +91,45 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
     good = good.sort_values([schema.key, schema.event_ts], kind="stable")
     table = pa.Table.from_pandas(good, schema=schema.arrow_schema(), preserve_index=False)
     offline_uri, reused = _commit_offline(
-        schema, ds, table, {"rows": len(good), "interval": interval.as_json(),
-                            "landing_files": batch.files},
+        schema,
+        ds,
+        table,
+        {"rows": len(good), "interval": interval.as_json(), "landing_files": batch.files},
     )
     quarantine_uri = None
     if len(bad):
         quarantine_uri = write_quarantine(
             schema, interval, run_id, {**record, "kind": "rows_quarantined"}, bad
         )
-        log.warning("%s ds=%s: %d of %d rows quarantined (%s), within the allowed %.2f%%",
-                    source, ds, len(bad), total, reasons, 100 * max_frac)
+        log.warning(
+            "%s ds=%s: %d of %d rows quarantined (%s), within the allowed %.2f%%",
+            source,
+            ds,
+            len(bad),
+            total,
+            reasons,
+            100 * max_frac,
+        )
     elif (read_quarantine(schema, ds) or {}).get("kind") not in (None, "cleared"):
         quarantine_uri = write_quarantine(schema, interval, run_id, {**record, "kind": "cleared"})
-    log.info("%s ds=%s: %d rows accepted -> %s%s", source, ds, len(good), offline_uri,
-             " (unchanged, reused)" if reused else "")
+    log.info(
+        "%s ds=%s: %d rows accepted -> %s%s",
+        source,
+        ds,
+        len(good),
+        offline_uri,
+        " (unchanged, reused)" if reused else "",
+    )
     return {
-        "source": source, "ds": ds.isoformat(), "status": "ingested",
-        "rows_landed": total, "rows_accepted": len(good), "rows_quarantined": len(bad),
-        "reasons": reasons, "offline_uri": offline_uri, "reused": reused,
+        "source": source,
+        "ds": ds.isoformat(),
+        "status": "ingested",
+        "rows_landed": total,
+        "rows_accepted": len(good),
+        "rows_quarantined": len(bad),
+        "reasons": reasons,
+        "offline_uri": offline_uri,
+        "reused": reused,
         "quarantine_uri": quarantine_uri,
     }
 

@@ -21,14 +21,21 @@ from r2p.orchestration.landing_sensor import LandingSensor
 # errors of the network, the database or the file system are transient and retried with
 # backoff; anything else is a bug, and retrying a bug only delays the page.
 TRANSIENT = [
-    "builtins.ConnectionError", "builtins.TimeoutError", "builtins.OSError",
-    "sqlalchemy.exc.OperationalError", "botocore.exceptions.EndpointConnectionError",
-    "botocore.exceptions.ConnectTimeoutError", "botocore.exceptions.ReadTimeoutError",
+    "builtins.ConnectionError",
+    "builtins.TimeoutError",
+    "builtins.OSError",
+    "sqlalchemy.exc.OperationalError",
+    "botocore.exceptions.EndpointConnectionError",
+    "botocore.exceptions.ConnectTimeoutError",
+    "botocore.exceptions.ReadTimeoutError",
 ]
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
-        RetryRule(exception="r2p.errors.DataError", action=RetryAction.FAIL,
-                  reason="a data problem, not a flaky one"),
+        RetryRule(
+            exception="r2p.errors.DataError",
+            action=RetryAction.FAIL,
+            reason="a data problem, not a flaky one",
+        ),
         RetryRule(exception=TRANSIENT, action=RetryAction.RETRY, reason="transient error"),
     ],
     default=RetryAction.FAIL,
@@ -54,7 +61,8 @@ def _doc(cfg: PipelineConfig) -> str:
         f"skipped when the source is not due.\n"
         f"- **ingest_<source>**: coerce to the declared schema; batch defects refuse the batch "
         f"(quarantine record), row defects are quarantined up to "
-        f"{cfg.landing.max_bad_row_fraction:.2%}; commits `offline/{cfg.dataset.name}/<source>/ds=…/`.\n"
+        f"{cfg.landing.max_bad_row_fraction:.2%}; "
+        f"commits `offline/{cfg.dataset.name}/<source>/ds=…/`.\n"
         f"- **validate**: Great Expectations suites; results JSON and Data Docs under "
         f"`validation/{cfg.dataset.name}/ds=…/`. A failed suite is not retried.\n\n"
         f"Sources: {sources}; labels `{cfg.dataset.label.name}` "

@@ -33,8 +33,10 @@ class LandingContractTrigger(BaseTrigger):
         self.uri, self.deadline, self.poke_interval = uri, deadline, poke_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (f"{type(self).__module__}.{type(self).__qualname__}",
-                {"uri": self.uri, "deadline": self.deadline, "poke_interval": self.poke_interval})
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {"uri": self.uri, "deadline": self.deadline, "poke_interval": self.poke_interval},
+        )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         deadline = dt.datetime.fromisoformat(self.deadline)
@@ -61,9 +63,8 @@ class LandingSensor(BaseOperator):
     def _target(self, context: Any) -> tuple[str, dt.datetime, Any, Any]:
         from r2p import storage
         from r2p.config import load_pipeline
-        from r2p.ingest.contract import contract_path, is_due
-
         from r2p.errors import DataError
+        from r2p.ingest.contract import contract_path, is_due
 
         try:
             interval = interval_from_context(context)
@@ -73,7 +74,8 @@ class LandingSensor(BaseOperator):
         if not is_due(cfg, self.source, interval.ds):
             raise AirflowSkipException(
                 f"{self.source} is not due on {interval.ds} (cadence "
-                f"{cfg.source(self.source).cadence}); nothing to wait for")
+                f"{cfg.source(self.source).cadence}); nothing to wait for"
+            )
         deadline = interval.end + dt.timedelta(hours=cfg.landing.deadline_hours)
         uri = storage.uri_of(contract_path(cfg, self.source, interval.ds))
         return uri, deadline, cfg, interval
@@ -86,8 +88,9 @@ class LandingSensor(BaseOperator):
             raise AirflowFailException(self._late_message(uri, deadline, cfg))
         self.log.info("waiting for %s until %s", uri, deadline.isoformat())
         self.defer(
-            trigger=LandingContractTrigger(uri, deadline.isoformat(),
-                                           float(cfg.landing.poke_interval_seconds)),
+            trigger=LandingContractTrigger(
+                uri, deadline.isoformat(), float(cfg.landing.poke_interval_seconds)
+            ),
             method_name="execute_complete",
         )
         raise AssertionError("defer() returns only by raising")  # pragma: no cover
@@ -104,7 +107,13 @@ class LandingSensor(BaseOperator):
 
         part = storage.path(uri).parent
         present = [p.name for p in data_files(part)]
-        seen = f"files present without it: {present}" if present else "the partition is empty or absent"
-        return (f"landing data late: {cfg.dataset.name}/{self.source} has no {storage.path(uri).name} "
-                f"at {uri} by its deadline {deadline.isoformat()} (interval end + "
-                f"{cfg.landing.deadline_hours}h); {seen}")
+        seen = (
+            f"files present without it: {present}"
+            if present
+            else "the partition is empty or absent"
+        )
+        return (
+            f"landing data late: {cfg.dataset.name}/{self.source} has no {storage.path(uri).name} "
+            f"at {uri} by its deadline {deadline.isoformat()} (interval end + "
+            f"{cfg.landing.deadline_hours}h); {seen}"
+        )

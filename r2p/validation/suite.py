@@ -13,11 +13,11 @@ from typing import Any
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
-import great_expectations as gx  # noqa: E402
+import great_expectations as gx
 
-from r2p.config.schema import PipelineConfig  # noqa: E402
-from r2p.errors import DataError  # noqa: E402
-from r2p.ingest.schema import SourceSchema, source_schema  # noqa: E402
+from r2p.config.schema import PipelineConfig
+from r2p.errors import DataError
+from r2p.ingest.schema import SourceSchema, source_schema
 
 CATEGORY_MOSTLY = 0.99  # a new category in more than 1% of rows is a contract change
 
@@ -40,11 +40,15 @@ def _column_expectations(cfg: PipelineConfig, schema: SourceSchema) -> list[Any]
         if not f.nullable:
             out.append(e.ExpectColumnValuesToNotBeNull(column=f.name))
         if col is not None and (col.min is not None or col.max is not None):
-            out.append(e.ExpectColumnValuesToBeBetween(column=f.name, min_value=col.min,
-                                                       max_value=col.max))
+            out.append(
+                e.ExpectColumnValuesToBeBetween(column=f.name, min_value=col.min, max_value=col.max)
+            )
         if f.categories:
-            out.append(e.ExpectColumnValuesToBeInSet(column=f.name, value_set=list(f.categories),
-                                                     mostly=CATEGORY_MOSTLY))
+            out.append(
+                e.ExpectColumnValuesToBeInSet(
+                    column=f.name, value_set=list(f.categories), mostly=CATEGORY_MOSTLY
+                )
+            )
     return out
 
 
@@ -59,9 +63,14 @@ def build_expectations(cfg: PipelineConfig, source: str) -> list[Any]:
         *_column_expectations(cfg, schema),
     ]
     if schema.label:
-        out.append(e.ExpectColumnValuesToBeInSet(column=schema.label, value_set=list(schema.classes)))
-        out.append(e.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=schema.partition_ts, column_B=schema.event_ts, or_equal=True))
+        out.append(
+            e.ExpectColumnValuesToBeInSet(column=schema.label, value_set=list(schema.classes))
+        )
+        out.append(
+            e.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=schema.partition_ts, column_B=schema.event_ts, or_equal=True
+            )
+        )
     for extra in cfg.expectations:
         if extra.source == source:
             out.append(expectation_class(extra.type)(**extra.kwargs))
