@@ -88,13 +88,13 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
             f"[{batch.landing_uri}]",
             {**record, "kind": "rows_rejected", "quarantine_uri": uri},
         )
-    good = good.sort_values([schema.key, schema.event_ts], kind="stable")
-    table = pa.Table.from_pandas(good, schema=schema.arrow_schema(), preserve_index=False)
+    table = good.sort_by([(schema.key, "ascending"), (schema.event_ts, "ascending")])
+    table = table.cast(schema.arrow_schema())
     offline_uri, reused = _commit_offline(
         schema,
         ds,
         table,
-        {"rows": len(good), "interval": interval.as_json(), "landing_files": batch.files},
+        {"rows": table.num_rows, "interval": interval.as_json(), "landing_files": batch.files},
     )
     quarantine_uri = None
     if len(bad):
@@ -116,7 +116,7 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
         "%s ds=%s: %d rows accepted -> %s%s",
         source,
         ds,
-        len(good),
+        table.num_rows,
         offline_uri,
         " (unchanged, reused)" if reused else "",
     )
@@ -125,7 +125,7 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
         "ds": ds.isoformat(),
         "status": "ingested",
         "rows_landed": total,
-        "rows_accepted": len(good),
+        "rows_accepted": table.num_rows,
         "rows_quarantined": len(bad),
         "reasons": reasons,
         "offline_uri": offline_uri,
