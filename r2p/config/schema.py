@@ -126,7 +126,8 @@ class Dataset(Strict):
 
     @model_validator(mode="after")
     def _names_unique(self) -> Dataset:
-        reserved = {self.entity.key}
+        lab = self.label
+        reserved = {self.entity.key, lab.column, lab.timestamp, lab.arrival_timestamp}
         seen: dict[str, str] = {}
         names = [s.name for s in self.sources] + [self.label.name]
         if len(set(names)) != len(names):
@@ -134,7 +135,9 @@ class Dataset(Strict):
         for src in self.sources:
             for col in src.columns:
                 if col.name in reserved or col.name == src.timestamp:
-                    raise ValueError(f"{src.name}.{col.name} reuses the entity key or timestamp")
+                    raise ValueError(
+                        f"{src.name}.{col.name} reuses the entity key, a timestamp or the label"
+                    )
                 if col.name in seen:
                     raise ValueError(
                         f"feature {col.name!r} is in both {seen[col.name]!r} and {src.name!r}"

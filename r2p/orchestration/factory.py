@@ -10,7 +10,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import (
+    DAG,
+    Asset,
+    CronDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+)
 from airflow.sdk import task as task_decorator
 
 from r2p.config.schema import PipelineConfig
@@ -64,7 +71,10 @@ def _doc(cfg: PipelineConfig) -> str:
         f"{cfg.landing.max_bad_row_fraction:.2%}; "
         f"commits `offline/{cfg.dataset.name}/<source>/ds=…/`.\n"
         f"- **validate**: Great Expectations suites; results JSON and Data Docs under "
-        f"`validation/{cfg.dataset.name}/ds=…/`. A failed suite is not retried.\n\n"
+        f"`validation/{cfg.dataset.name}/ds=…/`. A failed suite is not retried.\n"
+        f"- **materialize**: publish the partitions to Feast, apply the definitions, "
+        f"`materialize(start, end)` of exactly this interval; emits `features/{cfg.pipeline}` "
+        f"with the run type and interval in the event's extra.\n\n"
         f"Sources: {sources}; labels `{cfg.dataset.label.name}` "
         f"(+{cfg.dataset.label.delay_days} d). Rerun a day: "
         f"`airflow tasks clear {cfg.pipeline}_data -s <ds> -e <ds>`.\n"
@@ -87,6 +97,11 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         validate = task_decorator(task_id="validate", trigger_rule="none_failed_min_one_success")(
             _validate_body(pipeline)
         )()
+        asset = features_asset(pipeline)
+        materialize = task_decorator(task_id="materialize", outlets=[asset])(
+            _materialize_body(pipeline, asset)
+        )()
+        validate >> materialize
         for source in cfg.source_names:
             wait = LandingSensor(task_id=f"wait_{source}", pipeline=pipeline, source=source)
             ingest = task_decorator(task_id=f"ingest_{source}")(_ingest_body(pipeline, source))()
@@ -99,6 +114,18 @@ def _ingest_body(pipeline: str, source: str):
         return tasks.ingest(pipeline, source, context)
 
     return ingest
+
+
+def features_asset(pipeline: str) -> Asset:
+    """The asset a data run emits once its interval is in Feast (extra: run type, interval)."""
+    return Asset(name=f"features/{pipeline}", uri=f"r2p://features/{pipeline}")
+
+
+def _materialize_body(pipeline: str, asset: Asset):
+    def materialize(**context: Any) -> dict:
+        return tasks.materialize(pipeline, context, asset)
+
+    return materialize
 
 
 def _validate_body(pipeline: str):

@@ -35,6 +35,22 @@ def ingest(pipeline: str, source: str, context: Any) -> dict:
     return _run(pipeline, f"ingest_{source}", context, ingest_source, source)
 
 
+def materialize(pipeline: str, context: Any, asset: Any) -> dict:
+    """Load the interval into Feast, then describe it on the features asset's event."""
+    from r2p.features.store import materialize_interval
+
+    out = _run(pipeline, "materialize", context, materialize_interval)
+    dag_run = context.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    context["outlet_events"][asset].extra = {
+        "pipeline": pipeline,
+        "run_id": run_id_from_context(context),
+        "run_type": str(getattr(run_type, "value", run_type)),
+        "interval": out["interval"],
+    }
+    return out
+
+
 def validate(pipeline: str, context: Any) -> dict:
     """Run the Great Expectations suites on the interval's offline partitions."""
     from r2p.validation.stage import validate_partition

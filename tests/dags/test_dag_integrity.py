@@ -38,7 +38,7 @@ def test_every_config_has_a_well_formed_data_dag(dagbag: DagBag, cfg) -> None:
     assert dag.doc_md and dag.doc_md.startswith(f"# {cfg.pipeline}_data")
     assert dag.start_date.tzinfo is not None and dag.catchup is False
     expected = {f"wait_{s}" for s in cfg.source_names} | {f"ingest_{s}" for s in cfg.source_names}
-    assert set(dag.task_dict) == expected | {"validate"}
+    assert set(dag.task_dict) == expected | {"validate", "materialize"}
     for task in dag.tasks:
         assert task.retries >= 1, task.task_id
         assert isinstance(task.retry_policy, ExceptionRetryPolicy), task.task_id
@@ -46,6 +46,9 @@ def test_every_config_has_a_well_formed_data_dag(dagbag: DagBag, cfg) -> None:
     for source in cfg.source_names:
         assert dag.task_dict[f"wait_{source}"].downstream_task_ids == {f"ingest_{source}"}
         assert dag.task_dict[f"ingest_{source}"].downstream_task_ids == {"validate"}
+    assert dag.task_dict["validate"].downstream_task_ids == {"materialize"}
+    (outlet,) = dag.task_dict["materialize"].outlets
+    assert outlet.name == f"features/{cfg.pipeline}"
 
 
 def test_data_problems_fail_at_once_and_network_errors_retry() -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,6 +28,18 @@ def _offline(cfg: PipelineConfig, ds: dt.date = DAY) -> dict:
     return {s: storage.pointer(f"offline/{cfg.dataset.name}/{s}/ds={ds}") for s in cfg.source_names}
 
 
+def _asset_events(name: str) -> list[dict]:
+    """The extras of an asset's events, oldest first, from the embedded metadata database."""
+    db = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT e.extra FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+            "WHERE a.name = ? ORDER BY e.id",
+            (name,),
+        ).fetchall()
+    return [json.loads(r[0]) for r in rows]
+
+
 def test_churn_day_runs_every_stage_and_a_rerun_changes_nothing(churn: PipelineConfig) -> None:
     generate_days(churn, DAY, 1, entities=60)
     result = run_dag_test("churn_data", DAY)
@@ -32,7 +47,15 @@ def test_churn_day_runs_every_stage_and_a_rerun_changes_nothing(churn: PipelineC
     assert {s for s, _ in result.task_states.values()} == {"success"}
     assert all(tries == 1 for _, tries in result.task_states.values())
     stages = manifest(RunInfo("churn", result.run_id))["stages"]
-    assert set(stages) == {f"ingest_{s}" for s in churn.source_names} | {"validate"}
+    assert set(stages) == {f"ingest_{s}" for s in churn.source_names} | {"validate", "materialize"}
+    assert stages["materialize"]["outputs"]["feature_views"] == ["churn_profile", "churn_activity"]
+    event = _asset_events("features/churn")[-1]
+    assert event["run_type"] == "manual" and event["run_id"] == result.run_id
+    assert event["interval"] == {
+        "start": "2026-11-16T00:00:00+00:00",
+        "end": "2026-11-17T00:00:00+00:00",
+        "ds": "2026-11-16",
+    }
     assert stages["ingest_profile"]["outputs"]["rows_accepted"] == 60
     assert stages["validate"]["outputs"]["success"] is True
     assert all(r["wall_seconds"] > 0 and r["peak_rss_bytes"] > 0 for r in stages.values())
@@ -60,6 +83,7 @@ def test_refused_batch_fails_once_and_changes_nothing_downstream(churn: Pipeline
     assert result.state == "failed" and result.returncode != 0
     assert result.task_states["ingest_activity"] == ("failed", 1)  # retries=3, but not retried
     assert result.task_states["validate"][0] == "upstream_failed"
+    assert result.task_states["materialize"][0] == "upstream_failed"  # Feast untouched
     log = result.log_file.read_text()
     assert "batch churn/activity ds=2026-11-16 refused: part-00000.csv: wrong_type" in log
     assert read_quarantine(source_schema(churn, "activity"), DAY)["kind"] == "batch_rejected"

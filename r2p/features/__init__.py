@@ -1,0 +1,1 @@
+"""The Feast feature store: definitions from configs, publishing, materialisation, policy."""

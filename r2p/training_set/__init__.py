@@ -1,0 +1,1 @@
+"""Point-in-time-correct training sets: the PIT join, the out-of-time split, the manifest."""
