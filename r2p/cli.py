@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="the main job on the embedded default")
-    demo.add_argument("--days", type=_positive, default=3)
+    demo.add_argument("--days", type=_positive, default=9)
     demo.add_argument("--end", type=_date, help="last day (default: yesterday, UTC)")
     demo.add_argument("--pipeline", action="append", help="default: every config")
 
@@ -78,6 +78,16 @@ def _parser() -> argparse.ArgumentParser:
     data.add_argument("pipeline")
     data.add_argument("--ds", type=_date, required=True, help="first partition (YYYY-MM-DD)")
     data.add_argument("--days", type=_positive, default=1)
+
+    ts = sub.add_parser("training-set", help="build a point-in-time training set and show it")
+    ts.add_argument("pipeline")
+    ts.add_argument(
+        "--cutoff",
+        type=_date,
+        required=True,
+        help="labels that arrived before this day (YYYY-MM-DD) are used",
+    )
+    ts.add_argument("--model", help="model name (default: the first in the config)")
 
     runs = sub.add_parser("runs", help="show a run's manifest")
     runs.add_argument("pipeline")
@@ -129,15 +139,36 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 def _cmd_data_run(args: argparse.Namespace) -> int:
     from r2p.config import load_pipeline
     from r2p.demo import print_run
-    from r2p.orchestration.dagtest import run_dag_test
+    from r2p.orchestration.dagtest import run_dag_tests
 
     cfg = load_pipeline(args.pipeline)
-    ok = True
-    for offset in range(args.days):
-        result = run_dag_test(f"{cfg.pipeline}_data", args.ds + dt.timedelta(days=offset))
+    days = [args.ds + dt.timedelta(days=i) for i in range(args.days)]
+    results = run_dag_tests(f"{cfg.pipeline}_data", days)
+    for result in results:
         print_run(result, cfg.pipeline)
-        ok &= result.ok
-    return 0 if ok else 1
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _cmd_training_set(args: argparse.Namespace) -> int:
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.runner import RunInfo, run_stage
+    from r2p.training_set.build import build_training_set
+
+    cfg = load_pipeline(args.pipeline)
+    if args.model and args.model not in {m.name for m in cfg.models}:
+        raise SystemExit(f"r2p: error: --model {args.model!r} is not one of the config's models")
+    run = RunInfo(cfg.pipeline, f"training_set__{args.cutoff.isoformat()}")
+    try:
+        out = run_stage(
+            run, "training_set", build_training_set, cfg, args.cutoff, run.run_id, args.model
+        )
+    except DataError as exc:
+        print(f"r2p: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(out["manifest"], indent=2))
+    print(f"dataset {out['dataset_uri']}")
+    return 0
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
@@ -174,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_runs(args)
         if args.command == "data-run":
             return _cmd_data_run(args)
+        if args.command == "training-set":
+            return _cmd_training_set(args)
         from r2p.demo import run_demo
 
         return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)

@@ -12,9 +12,10 @@ from typing import Any
 
 from r2p.config import load_all, load_pipeline
 from r2p.home import home, landing_uri, storage_uri
-from r2p.orchestration.dagtest import DagTestResult, run_dag_test
+from r2p.orchestration.dagtest import DagTestResult, run_dag_tests
 from r2p.runner import RunInfo, manifest, run_stage
 from r2p.sample.landing import generate_days
+from r2p.training_set.build import build_training_set
 
 
 def _stage_line(name: str, rec: dict[str, Any]) -> str:
@@ -64,7 +65,24 @@ def print_run(result: DagTestResult, pipeline: str) -> None:
         print(f"    airflow output: {result.log_file}")
 
 
-def run_demo(days: int = 3, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
+def _training_set(cfg: Any, cutoff: dt.date) -> None:
+    """Build the training set of the days just loaded and print its manifest's essentials."""
+    run = RunInfo(cfg.pipeline, f"training_set__{cutoff.isoformat()}")
+    out = run_stage(run, "training_set", build_training_set, cfg, cutoff, run.run_id)
+    m = out["manifest"]
+    print(
+        f"  training set (cutoff {m['cutoff']}, {m['feature_service']}): {m['rows']} rows, "
+        f"content {m['content_hash'][:12]}"
+    )
+    for name, s in m["splits"].items():
+        print(
+            f"    {name:<5} {s['rows']:>6} rows  {s['entities']:>5} entities  "
+            f"{(s['from'] or '')[:10]} .. {(s['to'] or '')[:10]}  {s['classes']}"
+        )
+    print(f"    manifest {out['manifest_uri']}")
+
+
+def run_demo(days: int = 9, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
     """Sample ``days`` days ending ``end`` (default: yesterday, UTC), then run the data DAGs."""
     end = end or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
@@ -88,10 +106,11 @@ def run_demo(days: int = 3, end: dt.date | None = None, pipelines: list[str] | N
             f"{sum(s.rows for s in written)} rows, contracts "
             f"{sorted({s.contract or 'NONE' for s in written})}"
         )
-        for offset in range(days):
-            result = run_dag_test(f"{cfg.pipeline}_data", start + dt.timedelta(days=offset))
+        partitions = [start + dt.timedelta(days=i) for i in range(days)]
+        for result in run_dag_tests(f"{cfg.pipeline}_data", partitions):
             print_run(result, cfg.pipeline)
             failures += not result.ok
+        _training_set(cfg, end + dt.timedelta(days=1))
         print(f"  offline partitions: {storage_uri()}/offline/{cfg.dataset.name}/")
         print(f"  validation results and Data Docs: {storage_uri()}/validation/{cfg.dataset.name}/")
         print(f"  quarantine: {storage_uri()}/quarantine/{cfg.dataset.name}/\n")

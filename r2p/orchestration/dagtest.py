@@ -8,6 +8,7 @@ what this module passes, so callers think in partitions, never in logical dates.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import sqlite3
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from r2p.home import airflow_env, logs_dir
+from r2p.orchestration.dagtest_batch import MARKER
 
 _FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+?), .*?run_id=([^,]+), .*?state=(\w+)")
 
@@ -67,6 +69,39 @@ def task_states(env: dict[str, str], dag_id: str, run_id: str) -> dict[str, tupl
             (dag_id, run_id),
         ).fetchall()
     return {task: (state, tries) for task, state, tries in rows}
+
+
+def run_dag_tests(
+    dag_id: str, days: list[dt.date], env: dict[str, str] | None = None, timeout: float = 3600
+) -> list[DagTestResult]:
+    """``dag.test()`` for each partition in ``days``, in one Airflow process (imports once)."""
+    env = airflow_env(env if env is not None else dict(os.environ))
+    ensure_db(env)
+    log_file = logs_dir() / "dags-test" / f"{dag_id}__{days[0]}..{days[-1]}.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    logical = [(ds + dt.timedelta(days=1)).isoformat() for ds in days]
+    with log_file.open("w") as out:
+        done = subprocess.run(
+            [sys.executable, "-m", "r2p.orchestration.dagtest_batch", dag_id, *logical],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            timeout=timeout,
+        )
+    runs = [
+        json.loads(line.split(MARKER, 1)[1])
+        for line in log_file.read_text().splitlines()
+        if MARKER in line
+    ]
+    results = []
+    for ds, date in zip(days, logical, strict=True):
+        run = next((r for r in runs if r["logical_date"] == date), None)
+        run_id, state = (run["run_id"], run["state"]) if run else (None, None)
+        rc = 0 if state == "success" else (done.returncode or 1)
+        states = task_states(env, dag_id, run_id) if run_id else {}
+        results.append(DagTestResult(dag_id, ds, rc, run_id, state, log_file, states))
+    return results
 
 
 def run_dag_test(

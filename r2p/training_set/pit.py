@@ -57,7 +57,7 @@ def point_in_time_join(
                 f"AND e.{_q(event_ts)} >= {alias}.{_q(v.timestamp)}"
             )
         sql = f"SELECT {', '.join(select)} FROM entities e {' '.join(joins)} ORDER BY e.__row"
-        out = con.execute(sql).to_arrow_table()
+        out = con.sql(sql).to_arrow_table()
     finally:
         con.close()
     return out.drop_columns(["__row"])
