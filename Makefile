@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PIP_VERSION := 25.3
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-integration lint format lock clean-home
+.PHONY: venv demo test test-fast test-integration lint format lock clean-home bench
 
 venv: $(STAMP)
 
@@ -30,6 +30,15 @@ test-fast: venv
 
 test-integration: venv
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
+
+# Benchmarks (outside the test suite): JSON per benchmark under $(BENCH_OUT), and on stdout.
+BENCH_OUT ?= .r2p/bench
+bench: venv
+	mkdir -p $(BENCH_OUT)
+	$(BIN)/python benchmarks/bench_data_dag.py | tee $(BENCH_OUT)/data_dag.json
+	$(BIN)/python benchmarks/bench_training_set.py | tee $(BENCH_OUT)/training_set.json
+	$(BIN)/python benchmarks/bench_ingest.py | tee $(BENCH_OUT)/ingest.json
+	$(BIN)/python benchmarks/bench_sample.py | tee $(BENCH_OUT)/sample.json
 
 lint: venv
 	$(BIN)/ruff check .

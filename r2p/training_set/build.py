@@ -36,6 +36,13 @@ DATASET = "data.parquet"
 MANIFEST = "manifest.json"
 
 
+def _read_parquet(path: storage.ObjectStoragePath) -> pa.Table:
+    """A stored Parquet file: memory-mapped when local, fetched whole when remote."""
+    if path.protocol in ("file", "local", ""):
+        return pq.read_table(path.path, memory_map=True)
+    return pq.read_table(io.BytesIO(path.read_bytes()))
+
+
 def _partitions(cfg: PipelineConfig, source: str, first: dt.date, last: dt.date):
     """(tables, {ds: content hash}) of the committed partitions of ``source`` in [first, last]."""
     schema = source_schema(cfg, source)
@@ -44,8 +51,7 @@ def _partitions(cfg: PipelineConfig, source: str, first: dt.date, last: dt.date)
     while day <= last:
         ptr = storage.pointer(offline_name(schema, day))
         if ptr is not None:
-            data = (storage.path(ptr["uri"]) / DATA).read_bytes()
-            tables.append(pq.read_table(io.BytesIO(data)))
+            tables.append(_read_parquet(storage.path(ptr["uri"]) / DATA))
             used[day.isoformat()] = ptr.get("content_hash")
         day += dt.timedelta(days=1)
     if not tables:

@@ -100,3 +100,38 @@ def test_materialize_covers_exactly_the_interval(churn) -> None:
         publish(churn, s, D2)
     materialize_interval(churn, day_interval(D1), "t")
     assert online(feature_store(), churn, [1])["age"] == [_profile(churn, D1)["age"]]
+
+
+@pytest.mark.parametrize("store_kind", STORES)
+def test_policy_orders_events_within_one_second(churn, store_kind) -> None:
+    """Feast keeps whole seconds; the policy still orders 12:00:00.300 before 12:00:00.700."""
+    import pandas as pd
+
+    from r2p.features.store import apply_definitions
+
+    store = feature_store()
+    apply_definitions(store, churn)
+    base = pd.Timestamp("2026-11-16T12:00:00Z")
+
+    def write(offset_ms: int, pages: int) -> None:
+        store.write_to_online_store(
+            "churn_activity",
+            pd.DataFrame(
+                {
+                    "customer_id": [7],
+                    "event_ts": [base + pd.Timedelta(milliseconds=offset_ms)],
+                    "session_minutes": [1.0],
+                    "pages_viewed": [pages],
+                    "device": ["tv"],
+                    "channel": ["app"],
+                    "purchase_amount": [0.0],
+                    "error_count": [0],
+                }
+            ),
+        )
+
+    write(700, 1)
+    write(300, 2)  # older by 400 ms: must not land
+    assert online(store, churn, [7])["pages_viewed"] == [1]
+    write(700, 3)  # the same event time, corrected: lands
+    assert online(store, churn, [7])["pages_viewed"] == [3]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -16,6 +15,7 @@ from r2p.features.store import apply_definitions, feature_store, publish
 from r2p.ingest.schema import source_schema
 from r2p.ingest.stage import DATA, _parquet_bytes, offline_name
 from r2p.training_set.build import build_frame, build_training_set
+from r2p.training_set.compare import rows
 from tests.features.helpers import load_days
 
 START = dt.date(2026, 11, 2)
@@ -23,10 +23,7 @@ T = pd.Timestamp("2026-11-10T12:00:00Z")
 
 
 def _norm(df: pd.DataFrame, key: str, ts: str, feats: list[str]) -> pd.DataFrame:
-    out = df.rename(columns={ts: "event_timestamp"})
-    out = out.sort_values([key, "event_timestamp"]).reset_index(drop=True)
-    out = out[[key, "event_timestamp", *feats]].astype(object)
-    return out.where(out.notna(), None).map(lambda v: float(v) if type(v) in (int, np.int64) else v)
+    return rows(df, key, ts, feats)
 
 
 def _reference(cfg, frame: pd.DataFrame, offline_store: str | None) -> pd.DataFrame:
