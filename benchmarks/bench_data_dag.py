@@ -64,6 +64,9 @@ def run(rows: int, pipeline: str) -> dict:
 
 
 def main() -> int:
+    from _quiet import quiet
+
+    quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--pipeline", default="churn")

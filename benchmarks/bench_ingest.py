@@ -81,6 +81,9 @@ def bench(rows: int, repeat: int, workdir: Path) -> dict[str, object]:
 
 
 def main() -> int:
+    from _quiet import quiet
+
+    quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=3)

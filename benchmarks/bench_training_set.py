@@ -156,6 +156,9 @@ def run(labels: int, feature_rows: int, days: int, repeat: int) -> dict:
 
 
 def main() -> int:
+    from _quiet import quiet
+
+    quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--labels", type=int, default=100_000)
     parser.add_argument("--feature-rows", type=int, default=1_000_000)
