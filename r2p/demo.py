@@ -1,8 +1,10 @@
 """``make demo``: the main job on the embedded default, in the home under ``R2P_HOME``.
 
-It writes a few days of sample data for every pipeline into the landing zone, then runs each
-pipeline's data DAG through Airflow (``airflow dags test`` on SQLite) for every day, and
-prints per run and stage: rows accepted and quarantined, timings, and where artifacts are.
+It writes days of sample data for every pipeline into the landing zone, runs each pipeline's
+data DAG through Airflow (``dag.test()``, what ``airflow dags test`` runs, on SQLite) for
+every day, then its training DAG once for the newest day, and prints per run and stage: rows
+accepted and quarantined, timings, the training set's splits, both models' test metrics, and
+where the artifacts are.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from r2p.home import home, landing_uri, storage_uri
 from r2p.orchestration.dagtest import DagTestResult, run_dag_tests
 from r2p.runner import RunInfo, manifest, run_stage
 from r2p.sample.landing import generate_days
-from r2p.training_set.build import build_training_set
 
 
 def _stage_line(name: str, rec: dict[str, Any]) -> str:
@@ -65,21 +66,40 @@ def print_run(result: DagTestResult, pipeline: str) -> None:
         print(f"    airflow output: {result.log_file}")
 
 
-def _training_set(cfg: Any, cutoff: dt.date) -> None:
-    """Build the training set of the days just loaded and print its manifest's essentials."""
-    run = RunInfo(cfg.pipeline, f"training_set__{cutoff.isoformat()}")
-    out = run_stage(run, "training_set", build_training_set, cfg, cutoff, run.run_id)
-    m = out["manifest"]
+def print_training(result: DagTestResult, pipeline: str) -> None:
+    """The training run: its training set's splits and both frameworks' test metrics."""
     print(
-        f"  training set (cutoff {m['cutoff']}, {m['feature_service']}): {m['rows']} rows, "
-        f"content {m['content_hash'][:12]}"
+        f"  training run for cutoff {result.ds + dt.timedelta(days=1)}: "
+        f"{result.state or 'did not finish'}  run_id={result.run_id}"
     )
-    for name, s in m["splits"].items():
+    stages = manifest(RunInfo(pipeline, result.run_id))["stages"] if result.run_id else {}
+    ts = (stages.get("training_set") or {}).get("outputs") or {}
+    if isinstance(ts, dict) and "manifest" in ts:
+        m = ts["manifest"]
         print(
-            f"    {name:<5} {s['rows']:>6} rows  {s['entities']:>5} entities  "
-            f"{(s['from'] or '')[:10]} .. {(s['to'] or '')[:10]}  {s['classes']}"
+            f"    training set {m['feature_service']}: {m['rows']} rows, "
+            f"content {m['content_hash'][:12]}, manifest {ts['manifest_uri']}"
         )
-    print(f"    manifest {out['manifest_uri']}")
+        for name, s in m["splits"].items():
+            print(
+                f"      {name:<5} {s['rows']:>6} rows {s['entities']:>5} entities  "
+                f"{(s['from'] or '')[:10]} .. {(s['to'] or '')[:10]}  {s['classes']}"
+            )
+    for name in ("eager_check", "prototype", "retrain"):
+        rec = stages.get(name)
+        if rec is None:
+            continue
+        out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
+        test = (out.get("metrics") or {}).get("test", {})
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items())
+        extra = f"  test: {shown}" if shown else ""
+        if name == "retrain" and out:
+            extra += f"  traces {out.get('traces')}  mlflow run {out.get('mlflow_run_id')}"
+        print(f"    {name:<12} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
+        if rec.get("error"):
+            print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
+    if not result.ok:
+        print(f"    airflow output: {result.log_file}")
 
 
 def run_demo(days: int = 9, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
@@ -110,7 +130,9 @@ def run_demo(days: int = 9, end: dt.date | None = None, pipelines: list[str] | N
         for result in run_dag_tests(f"{cfg.pipeline}_data", partitions):
             print_run(result, cfg.pipeline)
             failures += not result.ok
-        _training_set(cfg, end + dt.timedelta(days=1))
+        (training,) = run_dag_tests(f"{cfg.pipeline}_training", [end])
+        print_training(training, cfg.pipeline)
+        failures += not training.ok
         print(f"  offline partitions: {storage_uri()}/offline/{cfg.dataset.name}/")
         print(f"  validation results and Data Docs: {storage_uri()}/validation/{cfg.dataset.name}/")
         print(f"  quarantine: {storage_uri()}/quarantine/{cfg.dataset.name}/\n")

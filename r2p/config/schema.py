@@ -179,6 +179,7 @@ class Training(Strict):
     window_days: int = Field(28, ge=3)
     split: Split = Split()
     schedule: str | None = None  # cron; None = triggered by the features asset
+    timeout_minutes: int = Field(60, ge=1)  # execution timeout of each training task
 
 
 class Layer(Strict):

@@ -116,6 +116,77 @@ def _ingest_body(pipeline: str, source: str):
     return ingest
 
 
+def build_training_dag(cfg: PipelineConfig) -> DAG:
+    """The ``<pipeline>_training`` DAG: on the features asset (or the config's cron)."""
+    from airflow.sdk import CronTriggerTimetable
+
+    pipeline = cfg.pipeline
+    schedule: Any = (
+        [features_asset(pipeline)]
+        if cfg.training.schedule is None
+        else CronTriggerTimetable(cfg.training.schedule, timezone="UTC")
+    )
+    timeout = dt.timedelta(minutes=cfg.training.timeout_minutes)
+    with DAG(
+        dag_id=f"{pipeline}_training",
+        schedule=schedule,
+        start_date=dt.datetime.combine(cfg.start_date, dt.time(), dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "execution_timeout": timeout},
+        tags=["r2p", pipeline, "training"],
+        doc_md=_training_doc(cfg),
+    ) as dag:
+        data = task_decorator(task_id="training_set")(_training_set_body(pipeline))()
+        check = task_decorator(task_id="eager_check")(_stage_body(pipeline, "eager_check"))(data)
+        proto = task_decorator(task_id="prototype")(_stage_body(pipeline, "prototype"))(data)
+        retrain = task_decorator(task_id="retrain")(_retrain_body(pipeline))(data, proto)
+        check >> proto >> retrain
+    return dag
+
+
+def _training_doc(cfg: PipelineConfig) -> str:
+    trigger = (
+        f"the `features/{cfg.pipeline}` asset"
+        if cfg.training.schedule is None
+        else f"cron `{cfg.training.schedule}`"
+    )
+    return (
+        f"# {cfg.pipeline}_training\n\nTriggered by {trigger}; one run at a time.\n\n"
+        f"- **training_set**: labels that arrived in the {cfg.training.window_days} days before "
+        f"the cutoff (the newest asset event's interval end, else the logical date), joined "
+        f"point in time through the model's FeatureService; records the trigger, and whether "
+        f"the data came from a backfill (such a run never promotes).\n"
+        f"- **eager_check**: one batch through TensorFlow eagerly; shapes and dtypes against "
+        f"the spec and PyTorch.\n- **prototype**: PyTorch, cached by spec, data and code.\n"
+        f"- **retrain**: TensorFlow graph mode (traced once), tracked in MLflow.\n"
+    )
+
+
+def _training_set_body(pipeline: str):
+    def training_set(**context: Any) -> dict:
+        return tasks.training_set(pipeline, context)
+
+    return training_set
+
+
+def _stage_body(pipeline: str, stage: str):
+    def run(dataset: dict, **context: Any) -> dict:
+        return tasks.training_stage(pipeline, stage, context, dataset)
+
+    run.__name__ = stage
+    return run
+
+
+def _retrain_body(pipeline: str):
+    def retrain(dataset: dict, prototype: dict, **context: Any) -> dict:
+        return tasks.training_stage(
+            pipeline, "retrain", context, dataset, prototype, dataset["trigger"]
+        )
+
+    return retrain
+
+
 def features_asset(pipeline: str) -> Asset:
     """The asset a data run emits once its interval is in Feast (extra: run type, interval)."""
     return Asset(name=f"features/{pipeline}", uri=f"r2p://features/{pipeline}")

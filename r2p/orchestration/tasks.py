@@ -51,6 +51,95 @@ def materialize(pipeline: str, context: Any, asset: Any) -> dict:
     return out
 
 
+def trigger_info(context: Any) -> dict:
+    """How this training run was started, and the data behind it (from the asset events).
+
+    A run fed by backfilled data is recognisable (``from_backfill``) so it never promotes:
+    its own run type is ``asset_triggered`` whatever produced the events.
+    """
+    import datetime as dt
+
+    dag_run = context.get("dag_run")
+    run_type = getattr(dag_run, "run_type", None)
+    events = [e for evs in (context.get("triggering_asset_events") or {}).values() for e in evs]
+    extras = [dict(getattr(e, "extra", None) or {}) for e in events]
+    source_types = sorted({str(x.get("run_type")) for x in extras if x.get("run_type")})
+    ends = [x["interval"]["end"] for x in extras if x.get("interval", {}).get("end")]
+    if ends:
+        cutoff = max(dt.datetime.fromisoformat(e) for e in ends).date()
+    else:
+        logical = context.get("logical_date") or context.get("data_interval_end")
+        if logical is None:
+            from r2p.errors import IntervalError
+
+            raise IntervalError(
+                "a training run needs asset events or a logical date for its "
+                "window; trigger it with a logical date"
+            )
+        cutoff = logical.astimezone(dt.UTC).date()
+    own = str(getattr(run_type, "value", run_type))
+    from_backfill = own == "backfill" or "backfill" in source_types
+    return {
+        "run_type": own,
+        "source_run_types": source_types,
+        "events": len(events),
+        "cutoff": cutoff.isoformat(),
+        "from_backfill": from_backfill,
+        "promotable": not from_backfill,
+    }
+
+
+def training_set(pipeline: str, context: Any) -> dict:
+    """Build the point-in-time training set for the window this run covers."""
+    import datetime as dt
+
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.runner import RunInfo, run_stage
+    from r2p.training_set.build import build_training_set
+
+    run_id = run_id_from_context(context)
+    try:
+        trigger = trigger_info(context)
+        cfg = load_pipeline(pipeline)
+        cutoff = dt.date.fromisoformat(trigger["cutoff"])
+        out = run_stage(
+            RunInfo(pipeline, run_id), "training_set", build_training_set, cfg, cutoff, run_id
+        )
+    except DataError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    return {
+        "dataset_uri": out["dataset_uri"],
+        "manifest_uri": out["manifest_uri"],
+        "trigger": trigger,
+        "rows": out["manifest"]["rows"],
+    }
+
+
+def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
+    """Run a training stage (eager_check, prototype, retrain) on XCom'd URIs.
+
+    ``args``: the training set's outputs, then (retrain only) the prototype's and the trigger.
+    """
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.runner import RunInfo, run_stage
+    from r2p.training import stage as stages
+
+    fn = {
+        "eager_check": stages.eager_check_stage,
+        "prototype": stages.prototype_stage,
+        "retrain": stages.retrain_stage,
+    }[stage]
+    run_id = run_id_from_context(context)
+    try:
+        cfg = load_pipeline(pipeline)
+        out = run_stage(RunInfo(pipeline, run_id), stage, fn, cfg, args[0], run_id, *args[1:])
+    except DataError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    return {k: v for k, v in out.items() if k != "history"}
+
+
 def validate(pipeline: str, context: Any) -> dict:
     """Run the Great Expectations suites on the interval's offline partitions."""
     from r2p.validation.stage import validate_partition

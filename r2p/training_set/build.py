@@ -17,6 +17,7 @@ import io
 import logging
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -84,8 +85,14 @@ def feature_views(cfg: PipelineConfig, labels: pa.Table) -> tuple[list[ViewData]
     return views, used
 
 
-def build_frame(cfg: PipelineConfig, cutoff: dt.date) -> tuple[pa.Table, dict[str, Any]]:
-    """The joined, split training rows for ``cutoff`` and where they came from."""
+def build_frame(
+    cfg: PipelineConfig, cutoff: dt.date, drop_featureless: bool = True
+) -> tuple[pa.Table, dict[str, Any]]:
+    """The joined, split training rows for ``cutoff`` and where they came from.
+
+    A label with no feature value at all (its moment predates every loaded feature row, or
+    every view expired) teaches nothing; such rows are dropped and counted in the lineage.
+    """
     labels, label_parts = label_events(cfg, cutoff)
     if labels.num_rows == 0:
         raise DataError(
@@ -95,10 +102,23 @@ def build_frame(cfg: PipelineConfig, cutoff: dt.date) -> tuple[pa.Table, dict[st
     views, feature_parts = feature_views(cfg, labels)
     lab = cfg.dataset.label
     joined = point_in_time_join(labels, cfg.dataset.entity.key, lab.timestamp, views)
+    featureless = 0
+    if drop_featureless:
+        has_any = np.zeros(joined.num_rows, bool)
+        for col in cfg.feature_columns:
+            has_any |= joined.column(col.name).is_valid().to_numpy(zero_copy_only=False)
+        featureless = int((~has_any).sum())
+        joined = joined.filter(pa.array(has_any))
+    if joined.num_rows == 0:
+        raise DataError(
+            f"{cfg.pipeline}: none of the labels before {cutoff} has a feature "
+            "value; load the feature days that precede the labels"
+        )
     split, dropped = split_out_of_time(joined, cfg)
     return split, {
         "labels": label_parts,
         "features": feature_parts,
+        "dropped_without_features": featureless,
         "dropped_by_entity_grouping": dropped,
     }
 

@@ -134,7 +134,7 @@ def test_point_in_time_ttl_and_ties_match_feast(churn) -> None:
     ]
     _commit_offline(churn, "churn_labels", labels)
     apply_definitions(feature_store(), churn)
-    table, _ = build_frame(churn, (T + 3 * d).date())
+    table, _ = build_frame(churn, (T + 3 * d).date(), drop_featureless=False)
     got = table.to_pandas().set_index("customer_id")
     assert got.loc[1, "age"] == 31 and got.loc[1, "pages_viewed"] == 11
     assert pd.isna(got.loc[2, "age"]) and got.loc[2, "pages_viewed"] == 12
@@ -153,6 +153,9 @@ def test_point_in_time_ttl_and_ties_match_feast(churn) -> None:
     pd.testing.assert_frame_equal(
         ours[ours["customer_id"].isin([1, 3, 4])].reset_index(drop=True), dask
     )
+    kept, lineage = build_frame(churn, (T + 3 * d).date())  # by default rows without features go
+    assert sorted(kept.column("customer_id").to_pylist()) == [1, 2, 3]
+    assert lineage["dropped_without_features"] == 2
 
 
 def test_label_delay_only_labels_known_before_the_cutoff(churn) -> None:

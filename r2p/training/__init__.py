@@ -1,0 +1,1 @@
+"""Model spec -> PyTorch prototype and TensorFlow graph-mode retrain, tracked in MLflow."""

@@ -1,0 +1,218 @@
+"""The training stages: eager check, PyTorch prototype, TensorFlow graph-mode retrain.
+
+Each takes the training set's URIs (what XCom carries) and commits its artifacts under the
+storage root. The prototype and the retrain are cached by a reuse key: sha256 of the model
+spec, the dataset's content hash, the code version, the lock-file hash and the framework; an
+unchanged spec, dataset and code reuse the earlier result, a code change never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from r2p import storage
+from r2p.config import resolved_json
+from r2p.config.schema import ModelSpec, PipelineConfig
+from r2p.training.data import Arrays, arrays, positive_index
+from r2p.training.eager_check import eager_check
+from r2p.training.metrics import classification
+from r2p.versioning import code_version, lock_hash
+
+log = logging.getLogger(__name__)
+
+
+def model_spec(cfg: PipelineConfig, name: str | None = None) -> ModelSpec:
+    """The named model spec (default: the first)."""
+    if name is None:
+        return cfg.models[0]
+    for spec in cfg.models:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"{cfg.pipeline} has no model {name!r}; known: {[m.name for m in cfg.models]}")
+
+
+def load_training_set(dataset: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The training set frame and its manifest, from the training-set stage's URIs."""
+    data = storage.path(dataset["dataset_uri"]).read_bytes()
+    frame = pq.read_table(io.BytesIO(data)).to_pandas()
+    return frame, storage.read_json(storage.path(dataset["manifest_uri"]))
+
+
+def reuse_key(spec: ModelSpec, manifest: dict[str, Any], framework: str) -> str:
+    """What a cached result depends on: spec, data, code, pinned stack and framework."""
+    parts = [
+        spec.model_dump_json(),
+        manifest["content_hash"],
+        code_version(),
+        lock_hash(),
+        framework,
+    ]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _evaluate(logits_fn: Any, data: Arrays, positive: int | None) -> dict[str, dict]:
+    return {
+        split: classification(logits_fn(data.x[split]), data.y[split], data.n_classes, positive)
+        for split in ("valid", "test")
+        if len(data.y[split])
+    }
+
+
+def _prepare(cfg: PipelineConfig, dataset: dict[str, Any], model: str | None):
+    frame, manifest = load_training_set(dataset)
+    return model_spec(cfg, model), arrays(cfg, frame), manifest
+
+
+def eager_check_stage(
+    cfg: PipelineConfig, dataset: dict[str, Any], run_id: str, model: str | None = None
+) -> dict[str, Any]:
+    """One batch through the TensorFlow model eagerly; ModelSpecError on any mismatch."""
+    spec, data, _ = _prepare(cfg, dataset, model)
+    return {"model": spec.name, **eager_check(spec, data)}
+
+
+def prototype_stage(
+    cfg: PipelineConfig, dataset: dict[str, Any], run_id: str, model: str | None = None
+) -> dict[str, Any]:
+    """Train (or reuse) the PyTorch prototype; commits its weights and metrics."""
+    import torch
+
+    from r2p.training.torch_trainer import train_torch
+
+    spec, data, manifest = _prepare(cfg, dataset, model)
+    key = reuse_key(spec, manifest, "pytorch")
+    name = f"prototypes/{cfg.pipeline}/{spec.name}/{key[:16]}"
+    if (ptr := storage.pointer(name)) is not None:
+        record = storage.read_json(storage.path(ptr["uri"]) / "result.json")
+        log.info("prototype %s reused (key %s)", spec.name, key[:12])
+        return {**record, "uri": ptr["uri"], "reused": True}
+    result = train_torch(spec, data, positive_index(cfg))
+    record = {
+        "model": spec.name,
+        "key": key,
+        "framework": "pytorch",
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "metrics": _evaluate(result.logits, data, positive_index(cfg)),
+        "dataset_hash": manifest["content_hash"],
+        "run_id": run_id,
+    }
+    buf = io.BytesIO()
+    torch.save(result.model.state_dict(), buf)
+
+    def write(prefix: storage.ObjectStoragePath) -> None:
+        (prefix / "state_dict.pt").write_bytes(buf.getvalue())
+        storage.write_json(prefix / "preprocessing.json", data.pre.as_json())
+        storage.write_json(prefix / "result.json", record)
+
+    uri = storage.commit(name, write, meta={"key": key})
+    return {**record, "uri": uri, "reused": False}
+
+
+def _save_tf(prefix: storage.ObjectStoragePath, weights: list[np.ndarray]) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, *weights)
+    (prefix / "weights.npz").write_bytes(buf.getvalue())
+
+
+def load_tf_weights(uri: str) -> list[np.ndarray]:
+    """The retrained model's weights, in ``model.get_weights()`` order."""
+    with np.load(io.BytesIO((storage.path(uri) / "weights.npz").read_bytes())) as npz:
+        return [npz[f"arr_{i}"] for i in range(len(npz.files))]
+
+
+def retrain_stage(
+    cfg: PipelineConfig,
+    dataset: dict[str, Any],
+    run_id: str,
+    prototype: dict[str, Any],
+    trigger: dict[str, Any] | None = None,
+    model: str | None = None,
+) -> dict[str, Any]:
+    """Retrain in TensorFlow graph mode (or reuse), commit weights, track both in MLflow."""
+    from r2p.training import tracking
+    from r2p.training.tf_trainer import train_tf
+
+    spec, data, manifest = _prepare(cfg, dataset, model)
+    prototype = storage.read_json(storage.path(prototype["uri"]) / "result.json") | {
+        "uri": prototype["uri"]
+    }
+    key = reuse_key(spec, manifest, "tensorflow")
+    name = f"models/{cfg.pipeline}/{spec.name}/{key[:16]}"
+    if (ptr := storage.pointer(name)) is not None:
+        record = storage.read_json(storage.path(ptr["uri"]) / "result.json")
+        log.info("retrain %s reused (key %s)", spec.name, key[:12])
+        return {**record, "uri": ptr["uri"], "reused": True}
+    result = train_tf(spec, data, positive_index(cfg))
+    record = {
+        "model": spec.name,
+        "key": key,
+        "framework": "tensorflow",
+        "best_epoch": result.best_epoch,
+        "history": result.history,
+        "traces": dict(result.traces),
+        "metrics": _evaluate(result.logits, data, positive_index(cfg)),
+        "prototype_metrics": prototype["metrics"],
+        "prototype_uri": prototype["uri"],
+        "dataset_hash": manifest["content_hash"],
+        "dataset_uri": dataset["dataset_uri"],
+        "feature_service": manifest["feature_service"],
+        "trigger": trigger or {},
+        "code_version": code_version(),
+        "lock_hash": lock_hash(),
+        "run_id": run_id,
+    }
+    flat = {
+        f"{fw}_{split}_{m}": v
+        for fw, metrics in (("torch", prototype["metrics"]), ("tf", record["metrics"]))
+        for split, ms in metrics.items()
+        for m, v in ms.items()
+    }
+    record["mlflow_run_id"] = tracking.log_run(
+        cfg.pipeline,
+        key,
+        params={
+            **{
+                f"spec.{k}": json.dumps(v) if isinstance(v, list | dict) else v
+                for k, v in spec.model_dump().items()
+            },
+            "feature_service": manifest["feature_service"],
+            "dataset_hash": manifest["content_hash"],
+            "cutoff": manifest["cutoff"],
+        },
+        tags={
+            "model": spec.name,
+            "r2p.pipeline": cfg.pipeline,
+            "r2p.code_version": code_version(),
+            "r2p.lock_hash": lock_hash()[:16],
+            "r2p.feature_service": manifest["feature_service"],
+            "r2p.from_backfill": str((trigger or {}).get("from_backfill", False)),
+            "r2p.airflow_run_id": run_id,
+        },
+        histories={"torch": prototype["history"], "tf": result.history},
+        metrics=flat,
+        artifacts={
+            "resolved_config.json": resolved_json(cfg),
+            "dataset_manifest.json": manifest,
+            "preprocessing.json": data.pre.as_json(),
+            "traces.json": record["traces"],
+        },
+    )
+
+    def write(prefix: storage.ObjectStoragePath) -> None:
+        _save_tf(prefix, result.model.get_weights())
+        storage.write_json(prefix / "preprocessing.json", data.pre.as_json())
+        storage.write_json(prefix / "spec.json", spec.model_dump())
+        (prefix / "resolved_config.json").write_text(resolved_json(cfg))
+        storage.write_json(prefix / "result.json", record)
+
+    uri = storage.commit(name, write, meta={"key": key})
+    return {**record, "uri": uri, "reused": False}

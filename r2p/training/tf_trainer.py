@@ -1,0 +1,125 @@
+"""The TensorFlow retrain: the same spec trained through ``tf.function`` steps (graph mode).
+
+The train step is traced once, with an input signature whose batch dimension is unknown, so
+the last, shorter batch does not retrace; the trace count is kept and a retrace is an error.
+Seeds, op determinism and a seeded shuffle make the same window, spec and seed give the same
+weights.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from r2p.config.schema import ModelSpec
+from r2p.training.data import Arrays
+from r2p.training.metrics import classification
+from r2p.training.models import build_tf
+
+
+class RetraceError(RuntimeError):
+    """A tf.function was traced more than once: every batch would rebuild the graph."""
+
+
+@dataclass
+class TfResult:
+    model: Any
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    traces: dict[str, int] = field(default_factory=dict)
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        return self.model(x, training=False).numpy()
+
+
+def _optimizer(spec: ModelSpec) -> Any:
+    import keras
+
+    if spec.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=spec.learning_rate, epsilon=1e-8)
+    return keras.optimizers.SGD(learning_rate=spec.learning_rate, momentum=0.9)
+
+
+class GraphTrainer:
+    """Owns the model, the optimizer and the traced train and eval steps."""
+
+    def __init__(self, spec: ModelSpec, input_dim: int, n_classes: int) -> None:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+        self.spec, self.traces = spec, {"train_step": 0, "eval_step": 0}
+        self.model = build_tf(spec, input_dim, n_classes)
+        self.optimizer = _optimizer(spec)
+        # Optimizer slots created outside the step: a variable created while tracing makes
+        # TensorFlow trace the step a second time.
+        self.optimizer.build(self.model.trainable_variables)
+        sig = [tf.TensorSpec([None, input_dim], tf.float32), tf.TensorSpec([None], tf.int64)]
+        self.train_step = tf.function(self._train_step, input_signature=sig)
+        self.eval_step = tf.function(self._eval_step, input_signature=sig[:1])
+
+    def _train_step(self, x: Any, y: Any) -> Any:
+        import tensorflow as tf
+
+        self.traces["train_step"] += 1  # Python runs only while tracing
+        with tf.GradientTape() as tape:
+            logits = self.model(x, training=True)
+            loss = tf.reduce_mean(
+                tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+            )
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        return loss
+
+    def _eval_step(self, x: Any) -> Any:
+        self.traces["eval_step"] += 1
+        return self.model(x, training=False)
+
+    def check_traces(self) -> None:
+        """Raise RetraceError when a step was traced more than once."""
+        over = {k: v for k, v in self.traces.items() if v > 1}
+        if over:
+            raise RetraceError(f"tf.function retraced: {over} (expected one trace each)")
+
+
+def train_tf(spec: ModelSpec, data: Arrays, positive: int | None = None) -> TfResult:
+    """Train the spec's model in graph mode; stop early on the validation loss."""
+    import tensorflow as tf
+
+    trainer = GraphTrainer(spec, data.pre.input_dim, data.n_classes)
+    x, y = data.x["train"], data.y["train"]
+    result = TfResult(trainer.model, traces=trainer.traces)
+    best, best_weights, waited = float("inf"), None, 0
+    for epoch in range(spec.epochs):
+        order = np.random.default_rng(spec.seed + epoch).permutation(len(y))
+        total = 0.0
+        for start in range(0, len(order), spec.batch_size):
+            idx = order[start : start + spec.batch_size]
+            loss = trainer.train_step(tf.constant(x[idx]), tf.constant(y[idx]))
+            total += float(loss) * len(idx)
+        trainer.check_traces()
+        row = {"epoch": epoch, "train_loss": total / len(y)}
+        if len(data.y["valid"]):
+            logits = trainer.eval_step(tf.constant(data.x["valid"])).numpy()
+            row.update(
+                {
+                    f"val_{k}": v
+                    for k, v in classification(
+                        logits, data.y["valid"], data.n_classes, positive
+                    ).items()
+                }
+            )
+        result.history.append(row)
+        monitor = row.get("val_log_loss", row["train_loss"])
+        if monitor < best - 1e-6:
+            best, best_weights, waited = monitor, trainer.model.get_weights(), 0
+            result.best_epoch = epoch
+        else:
+            waited += 1
+            if waited >= spec.early_stopping.patience:
+                break
+    if best_weights is not None:
+        trainer.model.set_weights(best_weights)
+    trainer.check_traces()
+    return result

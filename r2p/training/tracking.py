@@ -1,0 +1,126 @@
+"""MLflow tracking: one run per (window, spec, seed, code), reused when it already exists.
+
+Embedded default: SQLite and an artifact folder under ``$R2P_HOME/mlflow``; production sets
+``MLFLOW_TRACKING_URI`` (PostgreSQL). A run carries the resolved config, the feature service,
+the dataset manifest and hash, per-epoch metrics of both frameworks, and the reuse key.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from r2p.home import home
+
+REUSE_TAG = "r2p.reuse_key"
+
+
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI`` or SQLite under the home."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    folder = home() / "mlflow"
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def _client() -> Any:
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow.MlflowClient(tracking_uri())
+
+
+def experiment_id(pipeline: str) -> str:
+    """The pipeline's experiment (``r2p/<pipeline>``), created with artifacts under the home."""
+    client = _client()
+    name = f"r2p/{pipeline}"
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return exp.experiment_id
+    location = None
+    if "MLFLOW_TRACKING_URI" not in os.environ:
+        location = (home() / "mlflow" / "artifacts").as_uri()
+    return client.create_experiment(name, artifact_location=location)
+
+
+def find_run(pipeline: str, key: str) -> str | None:
+    """The finished run with this reuse key, if one exists."""
+    client = _client()
+    runs = client.search_runs(
+        [experiment_id(pipeline)],
+        filter_string=f"tags.`{REUSE_TAG}` = '{key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def log_run(
+    pipeline: str,
+    key: str,
+    *,
+    params: dict[str, Any],
+    tags: dict[str, str],
+    histories: dict[str, list[dict[str, float]]],
+    metrics: dict[str, float],
+    artifacts: dict[str, Any],
+) -> str:
+    """Create the run for ``key`` (or return the existing one) and log everything to it."""
+    existing = find_run(pipeline, key)
+    if existing:
+        return existing
+    client = _client()
+    run = client.create_run(
+        experiment_id(pipeline),
+        tags={**tags, REUSE_TAG: key},
+        run_name=f"{tags.get('model', 'model')}-{key[:8]}",
+    )
+    run_id = run.info.run_id
+    try:
+        for k, v in params.items():
+            client.log_param(run_id, k, v)
+        for prefix, history in histories.items():
+            for row in history:
+                for name, value in row.items():
+                    if name != "epoch" and value == value:  # skip NaN
+                        client.log_metric(run_id, f"{prefix}_{name}", value, step=int(row["epoch"]))
+        for name, value in metrics.items():
+            if value == value:
+                client.log_metric(run_id, name, value)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in artifacts.items():
+                path = Path(tmp) / name
+                path.write_text(
+                    content
+                    if isinstance(content, str)
+                    else json.dumps(content, indent=2, sort_keys=True, default=str)
+                )
+                client.log_artifact(run_id, str(path))
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id, status="FINISHED")
+    return run_id
+
+
+def compare(pipeline: str, last: int = 5) -> list[dict[str, Any]]:
+    """The newest runs of a pipeline: id, tags, parameters and final metrics."""
+    client = _client()
+    runs = client.search_runs(
+        [experiment_id(pipeline)], order_by=["attributes.start_time DESC"], max_results=last
+    )
+    return [
+        {
+            "run_id": r.info.run_id,
+            "start": r.info.start_time,
+            "status": r.info.status,
+            "tags": {k: v for k, v in r.data.tags.items() if k.startswith("r2p.")},
+            "params": dict(r.data.params),
+            "metrics": dict(r.data.metrics),
+        }
+        for r in runs
+    ]
