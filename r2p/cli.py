@@ -89,9 +89,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     ts.add_argument("--model", help="model name (default: the first in the config)")
 
-    runs = sub.add_parser("runs", help="show a run's manifest")
-    runs.add_argument("pipeline")
-    runs.add_argument("run_id")
+    runs = sub.add_parser("runs", help="a run's manifest, or training runs side by side")
+    runs_sub = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    show_run = runs_sub.add_parser("show", help="a run's manifest (stage records)")
+    show_run.add_argument("pipeline")
+    show_run.add_argument("run_id")
+    cmp = runs_sub.add_parser("compare", help="the newest MLflow training runs as a table")
+    cmp.add_argument("pipeline")
+    cmp.add_argument("--last", type=_positive, default=5)
     return p
 
 
@@ -172,6 +177,13 @@ def _cmd_training_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    if args.action == "compare":
+        from r2p.config import load_pipeline
+        from r2p.training.compare_table import table
+        from r2p.training.tracking import compare
+
+        print(table(compare(load_pipeline(args.pipeline).pipeline, args.last)))
+        return 0
     from r2p.runner import RunInfo, manifest
 
     print(json.dumps(manifest(RunInfo(args.pipeline, args.run_id)), indent=2, default=str))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -93,3 +94,23 @@ def test_dag_file_is_light_and_needs_no_services(dag_file: Path, tmp_path: Path)
     assert result["heavy"] == [], f"heavy modules imported at parse time: {result['heavy']}"
     assert result["seconds"] < 1.0, f"parsing took {result['seconds']:.2f}s"
     assert not (tmp_path / "home").exists(), "parsing a DAG file must not write state"
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.pipeline)
+def test_every_config_has_a_training_dag_on_its_features_asset(dagbag: DagBag, cfg) -> None:
+    dag = dagbag.dags.get(f"{cfg.pipeline}_training")
+    assert dag is not None and {"r2p", cfg.pipeline, "training"} <= set(dag.tags)
+    assert dag.max_active_runs == 1 and dag.doc_md
+    if cfg.training.schedule is None:
+        assert [a.name for a in dag.timetable.asset_condition.objects] == [
+            f"features/{cfg.pipeline}"
+        ]
+    assert [t.task_id for t in dag.topological_sort()] == [
+        "training_set",
+        "eager_check",
+        "prototype",
+        "retrain",
+    ]
+    for task in dag.tasks:
+        assert task.retries >= 1 and isinstance(task.retry_policy, ExceptionRetryPolicy)
+        assert task.execution_timeout == dt.timedelta(minutes=cfg.training.timeout_minutes)
