@@ -39,6 +39,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_training_set.py | tee $(BENCH_OUT)/training_set.json
 	$(BIN)/python benchmarks/bench_ingest.py | tee $(BENCH_OUT)/ingest.json
 	$(BIN)/python benchmarks/bench_sample.py | tee $(BENCH_OUT)/sample.json
+	$(BIN)/python benchmarks/bench_trainers.py | tee $(BENCH_OUT)/trainers.json
 
 lint: venv
 	$(BIN)/ruff check .
