@@ -93,6 +93,39 @@ def fleet(home: Path):
     return load_pipeline("fleet")
 
 
+TRAIN_START = __import__("datetime").date(2026, 11, 2)
+TRAIN_DAYS = 12
+
+
+@pytest.fixture(scope="module")
+def built(request, tmp_path_factory):
+    """(cfg, training-set outputs, arrays, home) for the config named by the ``built`` param:
+    twelve generated days through the real stages into a home of the module's own."""
+    import datetime as dt
+
+    from r2p.config import load_pipeline
+    from r2p.training.data import arrays
+    from r2p.training.stage import load_training_set
+    from r2p.training_set.build import build_training_set
+    from tests.features.helpers import load_days
+
+    name = request.param
+    home = tmp_path_factory.mktemp(f"train-{name}")
+    old = os.environ.get("R2P_HOME")
+    os.environ["R2P_HOME"] = str(home)
+    try:
+        cfg = load_pipeline(name)
+        load_days(cfg, TRAIN_START, TRAIN_DAYS, entities=250, materialize=False)
+        dataset = build_training_set(cfg, TRAIN_START + dt.timedelta(days=TRAIN_DAYS), "t")
+        frame, _ = load_training_set(dataset)
+        yield cfg, dataset, arrays(cfg, frame), home
+    finally:
+        if old is None:
+            os.environ.pop("R2P_HOME", None)
+        else:
+            os.environ["R2P_HOME"] = old
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

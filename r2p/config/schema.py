@@ -211,6 +211,7 @@ class Gates(Strict):
     floors: dict[str, float] = {"roc_auc": 0.6}
     parity_metric_tolerance: float = Field(0.02, ge=0)
     parity_min_agreement: float = Field(0.97, ge=0, le=1)
+    max_pb_bytes: int = Field(2**31 - 1 - 2**20, ge=1)  # just under protobuf's 2 GB limit
 
 
 class Alerts(Strict):

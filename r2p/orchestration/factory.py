@@ -141,7 +141,14 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         check = task_decorator(task_id="eager_check")(_stage_body(pipeline, "eager_check"))(data)
         proto = task_decorator(task_id="prototype")(_stage_body(pipeline, "prototype"))(data)
         retrain = task_decorator(task_id="retrain")(_retrain_body(pipeline))(data, proto)
-        check >> proto >> retrain
+        exported = task_decorator(task_id="export")(_pair_body(pipeline, "export"))(data, retrain)
+        infra = task_decorator(task_id="infra_validate")(_pair_body(pipeline, "infra_validate"))(
+            data, exported
+        )
+        parity = task_decorator(task_id="parity")(_parity_body(pipeline))(
+            data, proto, exported, retrain
+        )
+        check >> proto >> retrain >> exported >> infra >> parity
     return dag
 
 
@@ -160,6 +167,11 @@ def _training_doc(cfg: PipelineConfig) -> str:
         f"- **eager_check**: one batch through TensorFlow eagerly; shapes and dtypes against "
         f"the spec and PyTorch.\n- **prototype**: PyTorch, cached by spec, data and code.\n"
         f"- **retrain**: TensorFlow graph mode (traced once), tracked in MLflow.\n"
+        f"- **export**: SavedModel + frozen `.pb` + contract.json (same model, same bytes).\n"
+        f"- **infra_validate**: a fresh process loads the `.pb` and the SavedModel, checks the "
+        f"contract, no variables left, golden inputs agree within 1e-5, latency.\n"
+        f"- **parity**: TF against the PyTorch prototype on the test split; a failure is "
+        f"not retried and nothing is promoted.\n"
     )
 
 
@@ -176,6 +188,23 @@ def _stage_body(pipeline: str, stage: str):
 
     run.__name__ = stage
     return run
+
+
+def _pair_body(pipeline: str, stage: str):
+    def run(dataset: dict, upstream: dict, **context: Any) -> dict:
+        return tasks.training_stage(pipeline, stage, context, dataset, upstream)
+
+    run.__name__ = stage
+    return run
+
+
+def _parity_body(pipeline: str):
+    def parity(dataset: dict, prototype: dict, export: dict, retrain: dict, **context: Any) -> dict:
+        return tasks.training_stage(
+            pipeline, "parity", context, dataset, prototype, export, retrain
+        )
+
+    return parity
 
 
 def _retrain_body(pipeline: str):

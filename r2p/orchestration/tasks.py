@@ -123,6 +123,7 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
     """
     from r2p.config import load_pipeline
     from r2p.errors import DataError
+    from r2p.export import stage as export
     from r2p.runner import RunInfo, run_stage
     from r2p.training import stage as stages
 
@@ -130,6 +131,9 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
         "eager_check": stages.eager_check_stage,
         "prototype": stages.prototype_stage,
         "retrain": stages.retrain_stage,
+        "export": export.export_stage,
+        "infra_validate": export.infra_validate_stage,
+        "parity": export.parity_stage,
     }[stage]
     run_id = run_id_from_context(context)
     try:

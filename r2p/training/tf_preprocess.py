@@ -25,7 +25,8 @@ def encode_tf(pre: Preprocessing, inputs: dict[str, Any]) -> Any:
     for c in pre.categorical:
         values = tf.reshape(inputs[c.name], [-1, 1])
         hits = tf.cast(tf.equal(values, tf.constant([list(c.vocab)], tf.string)), tf.float64)
-        other = 1.0 - tf.reduce_max(tf.concat([hits, tf.zeros_like(hits[:, :1])], 1), axis=1)
+        pad = tf.zeros(tf.stack([tf.shape(values)[0], 1]), tf.float64)  # empty vocabularies too
+        other = 1.0 - tf.reduce_max(tf.concat([hits, pad], 1), axis=1)
         parts.append(tf.concat([hits, other[:, None]], axis=1))
     return tf.cast(tf.concat(parts, axis=1), tf.float32)
 

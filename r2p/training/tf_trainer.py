@@ -1,6 +1,7 @@
 """The TensorFlow retrain: the same spec trained through ``tf.function`` steps (graph mode).
 
-The train step is traced once, with an input signature whose batch dimension is unknown, so
+Both frameworks start from the same initial weights (PyTorch's, seeded, copied across). The
+train step is traced once, with an input signature whose batch dimension is unknown, so
 the last, shorter batch does not retrace; the trace count is kept and a retrace is an error.
 Seeds, op determinism and a seeded shuffle make the same window, spec and seed give the same
 weights.
@@ -16,7 +17,7 @@ import numpy as np
 from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays
 from r2p.training.metrics import classification
-from r2p.training.models import build_tf
+from r2p.training.models import build_tf, build_torch, copy_torch_to_tf
 
 
 class RetraceError(RuntimeError):
@@ -51,6 +52,10 @@ class GraphTrainer:
         tf.config.experimental.enable_op_determinism()
         self.spec, self.traces = spec, {"train_step": 0, "eval_step": 0}
         self.model = build_tf(spec, input_dim, n_classes)
+        # Start from the prototype's initial weights (same seed, same architecture): the two
+        # frameworks then differ only in their arithmetic and dropout masks, so parity can
+        # demand that the retrained model is the prototype that was validated.
+        copy_torch_to_tf(build_torch(spec, input_dim, n_classes), self.model)
         self.optimizer = _optimizer(spec)
         # Optimizer slots created outside the step: a variable created while tracing makes
         # TensorFlow trace the step a second time.

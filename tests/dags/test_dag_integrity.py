@@ -110,6 +110,9 @@ def test_every_config_has_a_training_dag_on_its_features_asset(dagbag: DagBag, c
         "eager_check",
         "prototype",
         "retrain",
+        "export",
+        "infra_validate",
+        "parity",
     ]
     for task in dag.tasks:
         assert task.retries >= 1 and isinstance(task.retry_policy, ExceptionRetryPolicy)

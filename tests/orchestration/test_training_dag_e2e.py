@@ -35,10 +35,16 @@ def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
     run = run_dag_test(f"{name}_training", days[-1])
     assert run.ok, run.log_file.read_text()[-4000:]
     assert {t: s for t, (s, _) in run.task_states.items()} == {
-        "training_set": "success",
-        "eager_check": "success",
-        "prototype": "success",
-        "retrain": "success",
+        t: "success"
+        for t in (
+            "training_set",
+            "eager_check",
+            "prototype",
+            "retrain",
+            "export",
+            "infra_validate",
+            "parity",
+        )
     }
     stages = manifest(RunInfo(name, run.run_id))["stages"]
     retrain = stages["retrain"]["outputs"]
@@ -46,6 +52,8 @@ def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
     assert retrain["mlflow_run_id"] and retrain["trigger"]["run_type"] == "manual"
     assert retrain["trigger"]["cutoff"] == (days[-1] + dt.timedelta(days=1)).isoformat()
     assert stages["training_set"]["outputs"]["manifest"]["splits"]["train"]["rows"] > 0
+    assert stages["infra_validate"]["outputs"]["max_abs_diff"] <= 1e-5
+    assert stages["parity"]["outputs"]["passed"] is True
     assert stages["eager_check"]["outputs"]["tensorflow"]["logits"][1] == len(
         cfg.dataset.label.classes
     )

@@ -134,3 +134,19 @@ def test_stages_cache_by_spec_data_and_code(built, monkeypatch, capsys) -> None:
     monkeypatch.setattr(stage, "code_version", lambda: "src-changed")
     changed = stage.prototype_stage(cfg, dataset, "r3")
     assert not changed["reused"] and changed["key"] != proto["key"]
+
+
+def test_a_category_never_seen_in_training_is_all_other_slot() -> None:
+    """An empty vocabulary (the column was null all through the train split) still encodes."""
+    import pandas as pd
+
+    from r2p.training import preprocess
+    from r2p.training.tf_preprocess import encode_tf, raw_inputs
+
+    pre = preprocess.Preprocessing(
+        (preprocess.Numeric("x", 1.0, 2.0),), (preprocess.Categorical("c", ()),), ("a", "b")
+    )
+    frame = pd.DataFrame({"x": [3.0, None, 1e12], "c": ["seen-now", None, "other"]})
+    got = encode_tf(pre, raw_inputs(pre, frame)).numpy()
+    np.testing.assert_allclose(got, preprocess.encode(pre, frame))
+    assert got[:, 1].tolist() == [1.0, 1.0, 1.0] and np.isfinite(got).all()

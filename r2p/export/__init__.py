@@ -1,0 +1,1 @@
+"""Export for service: SavedModel + frozen GraphDef .pb + contract, validated and parity-gated."""

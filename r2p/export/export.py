@@ -1,0 +1,154 @@
+"""Export one concrete function as a SavedModel and a frozen GraphDef ``.pb``, plus
+``contract.json``; written to a local temp folder, then committed under the storage root
+(new unique prefix, pointer last). The same model and code give the same ``.pb`` bytes, and an
+export that exists for the reuse key is reused, not duplicated."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from r2p import storage
+from r2p.config.schema import PipelineConfig
+from r2p.training.preprocess import Preprocessing
+
+PB = "model.pb"
+CONTRACT = "contract.json"
+SAVED_MODEL = "saved_model"
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_keras(cfg: PipelineConfig, model_uri: str) -> tuple[Any, Preprocessing, Any]:
+    """The retrained Keras model, its preprocessing and spec, from the retrain commit."""
+    from r2p.training.models import build_tf
+    from r2p.training.stage import load_tf_weights, model_spec
+
+    result = storage.read_json(storage.path(model_uri) / "result.json")
+    pre = Preprocessing.from_json(storage.read_json(storage.path(model_uri) / "preprocessing.json"))
+    spec = model_spec(cfg, result["model"])
+    model = build_tf(spec, pre.input_dim, len(pre.classes))
+    model.set_weights(load_tf_weights(model_uri))
+    return model, pre, spec
+
+
+def canonical(graph_def: Any) -> Any:
+    """The GraphDef with nodes and library functions sorted by name.
+
+    TensorFlow emits the placeholders in an order that changes between processes (it
+    follows Python's randomised string hashing); the importer does not care about node order,
+    so sorting makes the bytes a function of the model alone.
+    """
+    nodes = sorted(graph_def.node, key=lambda n: n.name)
+    del graph_def.node[:]
+    graph_def.node.extend(nodes)
+    functions = sorted(graph_def.library.function, key=lambda f: f.signature.name)
+    del graph_def.library.function[:]
+    graph_def.library.function.extend(functions)
+    return graph_def
+
+
+def freeze(module: Any) -> tuple[bytes, dict[str, Any]]:
+    """Deterministic bytes of the frozen GraphDef of ``module.serve``, and its tensor names."""
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2,
+    )
+
+    concrete = module.serve.get_concrete_function()
+    frozen = convert_variables_to_constants_v2(concrete)
+    graph_def = canonical(frozen.graph.as_graph_def())
+    names = {
+        "inputs": [t.name for t in frozen.inputs],
+        "outputs": dict(
+            zip(sorted(concrete.structured_outputs), [t.name for t in frozen.outputs], strict=True)
+        ),
+    }
+    return graph_def.SerializeToString(deterministic=True), names
+
+
+def build_export(
+    cfg: PipelineConfig, model_uri: str, folder: Path, input_names: list[str] | None = None
+) -> dict[str, Any]:
+    """Write ``model.pb``, ``saved_model/`` and ``contract.json`` into ``folder``."""
+    import tensorflow as tf
+
+    from r2p.export.serving import input_specs, serving_module
+
+    model, pre, spec = load_keras(cfg, model_uri)
+    order = [c.name for c in cfg.feature_columns]
+    module = serving_module(pre, model, order, input_names)
+    pb, names = freeze(module)
+    (folder / PB).write_bytes(pb)
+    tf.saved_model.save(
+        module,
+        str(folder / SAVED_MODEL),
+        signatures={"serving_default": module.serve.get_concrete_function()},
+    )
+    files = {
+        str(p.relative_to(folder)): _sha(p.read_bytes())
+        for p in sorted((folder / SAVED_MODEL).rglob("*"))
+        if p.is_file()
+    }
+    in_names = input_names or order
+    contract = {
+        "pipeline": cfg.pipeline,
+        "model": spec.name,
+        "model_uri": model_uri,
+        "feature_order": in_names,
+        "inputs": [
+            {"name": n, "dtype": d, "shape": [None], "tensor": t}
+            for n, (_, d), t in zip(in_names, input_specs(pre, order), names["inputs"], strict=True)
+        ],
+        "outputs": [
+            {"name": k, "dtype": "float32", "shape": [None, len(pre.classes)], "tensor": v}
+            for k, v in names["outputs"].items()
+        ],
+        "classes": list(pre.classes),
+        "signature": "serving_default",
+        "tensorflow_version": tf.__version__,
+        "files": {PB: _sha(pb), **{f"{SAVED_MODEL}/{k}": v for k, v in files.items()}},
+        "pb_sha256": _sha(pb),
+        "pb_bytes": len(pb),
+    }
+    storage.write_json(storage.path(f"file://{folder / CONTRACT}"), contract)
+    return contract
+
+
+def export_model(
+    cfg: PipelineConfig, retrain: dict[str, Any], run_id: str, input_names: list[str] | None = None
+) -> dict[str, Any]:
+    """Export (or reuse) the retrained model; returns URIs and the contract."""
+    key = (
+        retrain["key"]
+        if input_names is None
+        else _sha((retrain["key"] + "|" + ",".join(input_names)).encode())
+    )
+    name = f"exports/{cfg.pipeline}/{retrain['model']}/{key[:16]}"
+    if (ptr := storage.pointer(name)) is not None:
+        contract = storage.read_json(storage.path(ptr["uri"]) / CONTRACT)
+        return {
+            "uri": ptr["uri"],
+            "reused": True,
+            "key": key,
+            "contract": contract,
+            "pb_uri": f"{ptr['uri']}/{PB}",
+        }
+    with tempfile.TemporaryDirectory(prefix="r2p-export-") as tmp:
+        folder = Path(tmp)
+        contract = build_export(cfg, retrain["uri"], folder, input_names)
+        contract["run_id"] = run_id
+
+        def write(prefix: storage.ObjectStoragePath) -> None:
+            for path in sorted(folder.rglob("*")):
+                if path.is_file() and path.name != CONTRACT:
+                    target = prefix / str(path.relative_to(folder))
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(path.read_bytes())
+            storage.write_json(prefix / CONTRACT, contract)  # last: describes what is there
+
+        uri = storage.commit(name, write, meta={"key": key, "pb_sha256": contract["pb_sha256"]})
+    return {"uri": uri, "reused": False, "key": key, "contract": contract, "pb_uri": f"{uri}/{PB}"}

@@ -1,0 +1,171 @@
+"""Export: a .pb a fresh process can trust, refused when broken, parity-gated, reproducible."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from r2p import storage
+from r2p.export.export import CONTRACT, PB, build_export
+from r2p.export.stage import (
+    InfraValidationError,
+    ParityFailed,
+    export_stage,
+    infra_validate_stage,
+    parity_stage,
+)
+from r2p.training import stage
+
+BOTH = pytest.mark.parametrize("built", ["churn", "fleet"], indirect=True)
+CHURN = pytest.mark.parametrize("built", ["churn"], indirect=True)
+
+
+@pytest.fixture(scope="module")
+def trained(built):
+    cfg, dataset, _, home = built
+    proto = stage.prototype_stage(cfg, dataset, "r1")
+    model = stage.retrain_stage(cfg, dataset, "r1", proto)
+    export = export_stage(cfg, dataset, "r1", model)
+    return cfg, dataset, proto, model, export, home
+
+
+@BOTH
+def test_export_infra_validates_and_passes_parity(trained) -> None:
+    cfg, dataset, proto, model, export, _ = trained
+    report = infra_validate_stage(cfg, dataset, "r1", export)
+    assert report["ok"] and report["max_abs_diff"] <= 1e-5 and report["golden_rows"] == 64
+    assert report["latency_ms"]["batch_1_p50"] > 0 and report["latency_ms"]["batch_256_p50"] > 0
+    parity = parity_stage(cfg, dataset, "r1", proto, export, model)
+    assert parity["passed"] and parity["agreement"] >= cfg.gates.parity_min_agreement
+    contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+    assert contract["feature_order"] == [c.name for c in cfg.feature_columns]
+    assert contract["classes"] == cfg.dataset.label.classes
+    assert contract["files"][PB] == export["pb_sha256"]
+
+
+PURE_TF = """
+import json, sys
+import numpy as np, tensorflow as tf
+contract = json.load(open(sys.argv[2]))
+g = tf.compat.v1.GraphDef(); g.ParseFromString(open(sys.argv[1], "rb").read())
+graph = tf.Graph()
+with graph.as_default():
+    tf.compat.v1.import_graph_def(g, name="")
+feeds = {graph.get_tensor_by_name(i["tensor"]):
+         np.array([b"unseen"] if i["dtype"] == "string" else [1.0], dtype=object
+                  if i["dtype"] == "string" else np.float64) for i in contract["inputs"]}
+out = [o["tensor"] for o in contract["outputs"] if o["name"] == "probabilities"][0]
+with tf.compat.v1.Session(graph=graph) as s:
+    p = s.run(graph.get_tensor_by_name(out), feeds)
+print(json.dumps({"sum": float(p.sum()), "r2p": any(m.startswith("r2p") for m in sys.modules)}))
+"""
+
+
+@CHURN
+def test_pb_answers_in_a_clean_process_with_nothing_but_tensorflow(trained, tmp_path) -> None:
+    _, _, _, _, export, _ = trained
+    (tmp_path / PB).write_bytes(storage.path(export["pb_uri"]).read_bytes())
+    (tmp_path / CONTRACT).write_bytes((storage.path(export["uri"]) / CONTRACT).read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-c", PURE_TF, str(tmp_path / PB), str(tmp_path / CONTRACT)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"]},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert abs(out["sum"] - 1.0) < 1e-5 and out["r2p"] is False
+
+
+def _tamper(export: dict, tmp_path: Path, name: str, data: bytes) -> dict:
+    """A copy of the export with one file replaced, committed beside the real one."""
+    src = storage.path(export["uri"])
+
+    def write(prefix):
+        for path in src.rglob("*"):
+            if path.is_file():
+                rel = str(path).split(export["uri"].split("://", 1)[1] + "/", 1)[1]
+                target = prefix / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data if rel == name else path.read_bytes())
+
+    uri = storage.commit(f"tampered/{tmp_path.name}", write)
+    return {**export, "uri": uri, "pb_uri": f"{uri}/{PB}"}
+
+
+@CHURN
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        pytest.param("truncated", "not a valid GraphDef (truncated or corrupted)", id="truncated"),
+        pytest.param("corrupted", "not a valid GraphDef", id="corrupted"),
+        pytest.param("contract", "that the graph does not have", id="contract-mismatch"),
+        pytest.param("too-big", "larger than the limit of 1000 bytes", id="over-size-limit"),
+    ],
+)
+def test_broken_exports_are_refused(trained, tmp_path, case, message) -> None:
+    cfg, dataset, _, _, export, _ = trained
+    pb = storage.path(export["pb_uri"]).read_bytes()
+    limit = None
+    if case == "truncated":
+        bad = _tamper(export, tmp_path, PB, pb[: len(pb) // 2])
+    elif case == "corrupted":
+        bad = _tamper(export, tmp_path, PB, b"\\x07" * 64 + pb[64:])
+    elif case == "contract":
+        contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+        contract["inputs"][0]["tensor"] = "no_such_input:0"
+        bad = _tamper(export, tmp_path, CONTRACT, json.dumps(contract).encode())
+    else:
+        bad, limit = export, 1000
+    with pytest.raises(InfraValidationError, match=re.escape(message)):
+        infra_validate_stage(cfg, dataset, "r1", bad, max_bytes=limit)
+
+
+@CHURN
+def test_swapped_feature_order_fails_parity(trained) -> None:
+    from r2p.export.export import export_model
+
+    cfg, dataset, proto, model, _, _ = trained
+    names = [c.name for c in cfg.feature_columns]
+    i, j = names.index("tenure_days"), names.index("age")
+    names[i], names[j] = names[j], names[i]
+    swapped = export_model(cfg, model, "r-swap", input_names=names)
+    with pytest.raises(ParityFailed, match=r"parity gate failed .* nothing is promoted"):
+        parity_stage(cfg, dataset, "r-swap", proto, swapped, model)
+
+
+@CHURN
+def test_same_model_same_bytes_and_reuse(trained, tmp_path) -> None:
+    cfg, dataset, _, model, export, home = trained
+    again = export_stage(cfg, dataset, "r2", model)
+    assert again["reused"] and again["uri"] == export["uri"]
+    script = (
+        "import os, sys, pathlib\n"
+        "from r2p.config import load_pipeline\n"
+        "from r2p.export.export import build_export\n"
+        "c = build_export(load_pipeline('churn'), sys.argv[1], pathlib.Path(sys.argv[2]))\n"
+        "print(c['pb_sha256'])\n"
+    )
+    hashes = set()
+    for k in range(2):  # fresh processes: hash seeds and TF's counters differ
+        out = tmp_path / f"e{k}"
+        out.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-c", script, model["uri"], str(out)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**os.environ, "R2P_HOME": str(home)},
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        hashes.add(done.stdout.strip().splitlines()[-1])
+    assert hashes == {export["pb_sha256"]}
+    assert build_export is not None
