@@ -66,6 +66,12 @@ def print_run(result: DagTestResult, pipeline: str) -> None:
         print(f"    airflow output: {result.log_file}")
 
 
+def min_days_for_training(cfg: Any) -> int:
+    """Days of data before a training set has train, valid and test days with features."""
+    split = cfg.training.split
+    return cfg.dataset.label.delay_days + split.valid_days + split.test_days + 1
+
+
 def print_training(result: DagTestResult, pipeline: str) -> None:
     """The training run: its training set's splits and both frameworks' test metrics."""
     print(
@@ -130,9 +136,17 @@ def run_demo(days: int = 9, end: dt.date | None = None, pipelines: list[str] | N
         for result in run_dag_tests(f"{cfg.pipeline}_data", partitions):
             print_run(result, cfg.pipeline)
             failures += not result.ok
-        (training,) = run_dag_tests(f"{cfg.pipeline}_training", [end])
-        print_training(training, cfg.pipeline)
-        failures += not training.ok
+        needed = min_days_for_training(cfg)
+        if days < needed:
+            print(
+                f"  training skipped: {days} day(s) loaded, a train split needs at least "
+                f"{needed} (label delay {cfg.dataset.label.delay_days} + valid "
+                f"{cfg.training.split.valid_days} + test {cfg.training.split.test_days} + 1)"
+            )
+        else:
+            (training,) = run_dag_tests(f"{cfg.pipeline}_training", [end])
+            print_training(training, cfg.pipeline)
+            failures += not training.ok
         print(f"  offline partitions: {storage_uri()}/offline/{cfg.dataset.name}/")
         print(f"  validation results and Data Docs: {storage_uri()}/validation/{cfg.dataset.name}/")
         print(f"  quarantine: {storage_uri()}/quarantine/{cfg.dataset.name}/\n")

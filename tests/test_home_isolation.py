@@ -28,6 +28,7 @@ def test_demo_writes_only_under_its_home(tmp_path: Path) -> None:
     assert "churn: Customer churn" in out and "fleet: Vehicle" in out
     assert re.search(r"ingest_profile\s+ok\s+500\s+500\s+0", out), out
     assert re.search(r"validate\s+ok", out) and "demo finished: every run succeeded" in out
+    assert "training skipped: 1 day(s) loaded, a train split needs at least 9" in out
     assert (home / "airflow" / "airflow.db").exists()
     assert (home / "storage/offline/churn/profile/ds=2026-11-23/_CURRENT.json").exists()
     assert (home / "storage/validation/fleet/ds=2026-11-23/_CURRENT.json").exists()
