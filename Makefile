@@ -40,6 +40,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_ingest.py | tee $(BENCH_OUT)/ingest.json
 	$(BIN)/python benchmarks/bench_sample.py | tee $(BENCH_OUT)/sample.json
 	$(BIN)/python benchmarks/bench_trainers.py | tee $(BENCH_OUT)/trainers.json
+	$(BIN)/python benchmarks/bench_export.py | tee $(BENCH_OUT)/export.json
 
 lint: venv
 	$(BIN)/ruff check .
