@@ -94,14 +94,17 @@ def run(repeat: int, tmp: Path) -> dict:
             feeds[graph.get_tensor_by_name(item["tensor"])] = np.array([float(v)], np.float64)
             sm_inputs[item["name"]] = tf.constant([float(v)], tf.float64)
     prob = graph.get_tensor_by_name(
-        next(o["tensor"] for o in contract["outputs"] if o["name"] == "probabilities"))
+        next(o["tensor"] for o in contract["outputs"] if o["name"] == "probabilities")
+    )
     sess = tf.compat.v1.Session(graph=graph)
     serve = tf.saved_model.load(str(out / "saved_model")).signatures["serving_default"]
-    pre = Preprocessing.from_json(storage.read_json(storage.path(proto["uri"])
-                                                    / "preprocessing.json"))
+    pre = Preprocessing.from_json(
+        storage.read_json(storage.path(proto["uri"]) / "preprocessing.json")
+    )
     net = build_torch(cfg.models[0], pre.input_dim, len(pre.classes))
-    net.load_state_dict(torch.load(io.BytesIO((storage.path(proto["uri"]) / "state_dict.pt")
-                                              .read_bytes())))
+    net.load_state_dict(
+        torch.load(io.BytesIO((storage.path(proto["uri"]) / "state_dict.pt").read_bytes()))
+    )
     net.eval()
     x = torch.from_numpy(encode(pre, row))
 
@@ -109,18 +112,25 @@ def run(repeat: int, tmp: Path) -> dict:
         with torch.no_grad():
             net(x)
 
-    lat = {"pb_session_ms": _median_ms(lambda: sess.run(prob, feeds), repeat),
-           "saved_model_signature_ms": _median_ms(lambda: serve(**sm_inputs), repeat),
-           "pytorch_forward_ms": _median_ms(torch_call, repeat),
-           "pytorch_encode_and_forward_ms": _median_ms(
-               lambda: net(torch.from_numpy(encode(pre, row))), repeat // 4)}
-    return {"benchmark": "export", "export_seconds": round(export_s, 3),
-            "pb_bytes": contract["pb_bytes"], "batch_1_latency": lat,
-            "ratio_saved_model_over_pb": round(lat["saved_model_signature_ms"]
-                                               / lat["pb_session_ms"], 2),
-            "ratio_pb_over_pytorch_forward": round(lat["pb_session_ms"]
-                                                   / lat["pytorch_forward_ms"], 2),
-            "cpu_count": os.cpu_count()}
+    lat = {
+        "pb_session_ms": _median_ms(lambda: sess.run(prob, feeds), repeat),
+        "saved_model_signature_ms": _median_ms(lambda: serve(**sm_inputs), repeat),
+        "pytorch_forward_ms": _median_ms(torch_call, repeat),
+        "pytorch_encode_and_forward_ms": _median_ms(
+            lambda: net(torch.from_numpy(encode(pre, row))), repeat // 4
+        ),
+    }
+    return {
+        "benchmark": "export",
+        "export_seconds": round(export_s, 3),
+        "pb_bytes": contract["pb_bytes"],
+        "batch_1_latency": lat,
+        "ratio_saved_model_over_pb": round(
+            lat["saved_model_signature_ms"] / lat["pb_session_ms"], 2
+        ),
+        "ratio_pb_over_pytorch_forward": round(lat["pb_session_ms"] / lat["pytorch_forward_ms"], 2),
+        "cpu_count": os.cpu_count(),
+    }
 
 
 if __name__ == "__main__":

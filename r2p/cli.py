@@ -70,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     demo = sub.add_parser("demo", help="the main job on the embedded default")
-    demo.add_argument("--days", type=_positive, default=9)
+    demo.add_argument("--days", type=_positive, default=12)
     demo.add_argument("--end", type=_date, help="last day (default: yesterday, UTC)")
     demo.add_argument("--pipeline", action="append", help="default: every config")
 

@@ -104,11 +104,39 @@ def print_training(result: DagTestResult, pipeline: str) -> None:
         print(f"    {name:<12} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
         if rec.get("error"):
             print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
+    _print_export(stages)
     if not result.ok:
         print(f"    airflow output: {result.log_file}")
 
 
-def run_demo(days: int = 9, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
+def _print_export(stages: dict[str, Any]) -> None:
+    """Export, infra-validation and parity lines of a training run."""
+    for name in ("export", "infra_validate", "parity"):
+        rec = stages.get(name)
+        if rec is None:
+            continue
+        out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
+        if name == "export" and out:
+            extra = f"  .pb {out['pb_bytes']} bytes sha256 {out['pb_sha256'][:12]}  {out['uri']}"
+        elif name == "infra_validate" and out:
+            extra = (
+                f"  max |pb - SavedModel| {out['max_abs_diff']:.1e}, batch-1 "
+                f"{out['latency_ms']['batch_1_p50']} ms, batch-256 "
+                f"{out['latency_ms']['batch_256_p50']} ms"
+            )
+        elif out:
+            extra = (
+                f"  {out['metric']} TF {out['tensorflow']:.4f} vs PyTorch "
+                f"{out['pytorch']:.4f}, agreement {out['agreement']:.1%}"
+            )
+        else:
+            extra = ""
+        print(f"    {name:<14} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
+        if rec.get("error"):
+            print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
+
+
+def run_demo(days: int = 12, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:
     """Sample ``days`` days ending ``end`` (default: yesterday, UTC), then run the data DAGs."""
     end = end or dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     start = end - dt.timedelta(days=days - 1)
