@@ -13,3 +13,5 @@ def quiet() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     logger.addHandler(handler)
+    for noisy in ("absl", "tensorflow", "feast", "great_expectations", "mlflow", "airflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
