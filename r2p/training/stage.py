@@ -66,6 +66,22 @@ def _evaluate(logits_fn: Any, data: Arrays, positive: int | None) -> dict[str, d
     }
 
 
+def _cached(
+    cfg: PipelineConfig, dataset: dict[str, Any], model: str | None, area: str, framework: str
+) -> tuple[str, str, dict[str, Any] | None]:
+    """(storage name, reuse key, the cached result or None), decided before any training
+    data is loaded or preprocessing fitted."""
+    spec = model_spec(cfg, model)
+    key = reuse_key(spec, storage.read_json(storage.path(dataset["manifest_uri"])), framework)
+    name = f"{area}/{cfg.pipeline}/{spec.name}/{key[:16]}"
+    ptr = storage.pointer(name)
+    if ptr is None:
+        return name, key, None
+    record = storage.read_json(storage.path(ptr["uri"]) / "result.json")
+    log.info("%s %s reused (key %s)", framework, spec.name, key[:12])
+    return name, key, {**record, "uri": ptr["uri"], "reused": True}
+
+
 def _prepare(cfg: PipelineConfig, dataset: dict[str, Any], model: str | None):
     frame, manifest = load_training_set(dataset)
     return model_spec(cfg, model), arrays(cfg, frame), manifest
@@ -87,13 +103,10 @@ def prototype_stage(
 
     from r2p.training.torch_trainer import train_torch
 
+    name, key, cached = _cached(cfg, dataset, model, "prototypes", "pytorch")
+    if cached is not None:
+        return cached
     spec, data, manifest = _prepare(cfg, dataset, model)
-    key = reuse_key(spec, manifest, "pytorch")
-    name = f"prototypes/{cfg.pipeline}/{spec.name}/{key[:16]}"
-    if (ptr := storage.pointer(name)) is not None:
-        record = storage.read_json(storage.path(ptr["uri"]) / "result.json")
-        log.info("prototype %s reused (key %s)", spec.name, key[:12])
-        return {**record, "uri": ptr["uri"], "reused": True}
     result = train_torch(spec, data, positive_index(cfg))
     record = {
         "model": spec.name,
@@ -141,16 +154,13 @@ def retrain_stage(
     from r2p.training import tracking
     from r2p.training.tf_trainer import train_tf
 
+    name, key, cached = _cached(cfg, dataset, model, "models", "tensorflow")
+    if cached is not None:
+        return cached
     spec, data, manifest = _prepare(cfg, dataset, model)
     prototype = storage.read_json(storage.path(prototype["uri"]) / "result.json") | {
         "uri": prototype["uri"]
     }
-    key = reuse_key(spec, manifest, "tensorflow")
-    name = f"models/{cfg.pipeline}/{spec.name}/{key[:16]}"
-    if (ptr := storage.pointer(name)) is not None:
-        record = storage.read_json(storage.path(ptr["uri"]) / "result.json")
-        log.info("retrain %s reused (key %s)", spec.name, key[:12])
-        return {**record, "uri": ptr["uri"], "reused": True}
     result = train_tf(spec, data, positive_index(cfg))
     record = {
         "model": spec.name,
