@@ -64,7 +64,7 @@ def run(rows: int, pipeline: str) -> dict:
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -36,7 +36,7 @@ def _median_ms(fn, repeat: int) -> float:
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

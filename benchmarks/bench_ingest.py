@@ -20,16 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import best_of
+
 DAY = dt.date(2026, 11, 16)
-
-
-def _best(fn, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def bench(rows: int, repeat: int, workdir: Path) -> dict[str, object]:
@@ -54,13 +47,13 @@ def bench(rows: int, repeat: int, workdir: Path) -> dict[str, object]:
     landing_file = landing_file / "part-00000.csv"
     interval = day_interval(DAY)
 
-    r2p_s = _best(lambda: ingest_source(cfg, "activity", interval, "bench"), repeat)
+    r2p_s = best_of(lambda: ingest_source(cfg, "activity", interval, "bench"), repeat)
 
     def peer() -> None:
         table = pacsv.read_csv(str(landing_file))
         pq.write_table(table, str(workdir / "peer.parquet"), compression="zstd")
 
-    peer_s = _best(peer, repeat)
+    peer_s = best_of(peer, repeat)
     from r2p.ingest.stage import read_offline
 
     frame = read_offline(cfg, "activity", DAY).to_pandas()
@@ -81,7 +74,7 @@ def bench(rows: int, repeat: int, workdir: Path) -> dict[str, object]:
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -16,19 +16,11 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from _common import best_of
+
 DAY = dt.date(2026, 11, 16)
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench(pipeline: str, entities: int, repeat: int, workdir: Path) -> dict[str, object]:
@@ -51,7 +43,7 @@ def bench(pipeline: str, entities: int, repeat: int, workdir: Path) -> dict[str,
             frames[src.name] = gen.source(src.name, DAY)
         frames["labels"] = gen.labels_arriving(DAY)
 
-    gen_s = _best(generate, repeat)
+    gen_s = best_of(generate, repeat)
     rows = sum(len(f) for f in frames.values() if f is not None)
     df = frames[events.name]
     peer_path = workdir / "peer"
@@ -63,8 +55,8 @@ def bench(pipeline: str, entities: int, repeat: int, workdir: Path) -> dict[str,
         else:
             pq.write_table(table, str(peer_path))
 
-    r2p_s = _best(lambda: write_partition(cfg, events.name, DAY, df), repeat)
-    peer_s = _best(peer, repeat)
+    r2p_s = best_of(lambda: write_partition(cfg, events.name, DAY, df), repeat)
+    peer_s = best_of(peer, repeat)
     return {
         "pipeline": pipeline,
         "entities": entities,
@@ -81,7 +73,7 @@ def bench(pipeline: str, entities: int, repeat: int, workdir: Path) -> dict[str,
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

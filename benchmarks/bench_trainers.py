@@ -15,9 +15,9 @@ import argparse
 import json
 import os
 import sys
-import time
 
 import numpy as np
+from _common import best_of
 
 
 def _data(rows: int, dim: int, seed: int = 0):
@@ -38,12 +38,7 @@ REPEAT = 2  # best of two: the first run of each pays one-off warm-up (allocator
 
 
 def _timed(fn) -> float:
-    best = float("inf")
-    for _ in range(REPEAT):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
+    return best_of(fn, REPEAT)
 
 
 def bench_tf(spec, data, epochs: int) -> dict:
@@ -138,7 +133,7 @@ def bench_torch(spec, data, epochs: int) -> dict:
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -156,7 +156,7 @@ def run(labels: int, feature_rows: int, days: int, repeat: int) -> dict:
 
 
 def main() -> int:
-    from _quiet import quiet
+    from _common import quiet
 
     quiet()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

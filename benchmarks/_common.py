@@ -1,9 +1,11 @@
-"""Keep benchmark stdout pure JSON: project and library logs go to stderr at WARNING."""
+"""Shared by the benchmarks: pure-JSON stdout, and best-of-N timing."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 
 
 def quiet() -> None:
@@ -15,3 +17,13 @@ def quiet() -> None:
     logger.addHandler(handler)
     for noisy in ("absl", "tensorflow", "feast", "great_expectations", "mlflow", "airflow"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> float:
+    """The fastest of ``repeat`` runs of ``fn``, in seconds (the first pays warm-up)."""
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
