@@ -49,6 +49,13 @@ def configs_dir() -> Path:
     return Path(os.environ.get("R2P_CONFIGS", REPO_ROOT / "configs"))
 
 
+def serving_dir() -> Path:
+    """The serving folder the model server reads: ``R2P_SERVING`` or ``$R2P_HOME/serving``."""
+    path = Path(os.environ.get("R2P_SERVING", home() / "serving")).expanduser().resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def lock_file() -> Path:
     """The pinned resolution of the whole stack, hashed into every reuse key."""
     return REPO_ROOT / "constraints.txt"

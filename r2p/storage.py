@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -105,6 +106,25 @@ def _publish(p: ObjectStoragePath, text: str) -> None:
     tmp = p.parent / f".{p.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.write_text(text)
     tmp.rename(p)  # os.rename on one file system: atomic
+
+
+def create_exclusive(p: ObjectStoragePath, text: str) -> None:
+    """Write ``p`` whole, only if it does not exist yet (else FileExistsError): the
+    compare-and-swap that append-only records are built on.
+
+    Local: a complete temp file hard-linked into place (``link`` fails if the name exists).
+    S3: one conditional PUT (``If-None-Match: *``).
+    """
+    if p.protocol in ("s3", "s3a"):
+        p.fs.pipe_file(p.path, text.encode(), mode="create")
+        return
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.parent / f".{p.name}.{uuid.uuid4().hex[:8]}.tmp"
+    tmp.write_text(text)
+    try:
+        os.link(tmp.path, p.path)
+    finally:
+        os.unlink(tmp.path)
 
 
 def pointer(name: str) -> dict[str, Any] | None:

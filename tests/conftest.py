@@ -24,7 +24,13 @@ VENV_BIN = Path(sys.executable).parent
 # Paths a careless test could write to: the default home (relative to the repo and to the
 # working directory) and Airflow's default home.
 USER_STATE = sorted(
-    {(REPO / ".r2p").resolve(), (Path.cwd() / ".r2p").resolve(), Path("~/airflow").expanduser()}
+    {
+        (REPO / ".r2p").resolve(),
+        (Path.cwd() / ".r2p").resolve(),
+        Path("~/airflow").expanduser(),
+        (REPO / "mlruns").resolve(),  # MLflow's default store: nothing may fall back to it
+        (Path.cwd() / "mlruns").resolve(),
+    }
 )
 
 
@@ -43,7 +49,14 @@ def fingerprint(paths: list[Path]) -> dict[str, tuple[int, int] | None]:
 
 USER_STATE_BEFORE = fingerprint(USER_STATE)
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="r2p-test-home-"))
-for var in ("R2P_STORAGE", "R2P_LANDING", "R2P_STORAGE_CONN_ID", "R2P_CONFIGS"):
+for var in (
+    "R2P_STORAGE",
+    "R2P_LANDING",
+    "R2P_STORAGE_CONN_ID",
+    "R2P_CONFIGS",
+    "R2P_SERVING",
+    "MLFLOW_TRACKING_URI",
+):
     os.environ.pop(var, None)
 os.environ.update(
     R2P_HOME=str(SESSION_HOME),
@@ -72,7 +85,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh, empty home (and file storage root) for one test."""
     path = tmp_path / "home"
     monkeypatch.setenv("R2P_HOME", str(path))
-    for var in ("R2P_STORAGE", "R2P_LANDING", "R2P_STORAGE_CONN_ID"):
+    for var in ("R2P_STORAGE", "R2P_LANDING", "R2P_STORAGE_CONN_ID", "R2P_SERVING"):
         monkeypatch.delenv(var, raising=False)
     return path
 

@@ -126,6 +126,7 @@ def defaults_json() -> str:
         "training": schema.Training(),
         "models[]": schema.ModelSpec(name="mlp", layers=[schema.Layer(units=32)]),
         "gates": schema.Gates(),
+        "promotion": schema.Promotion(),
         "alerts": schema.Alerts(),
         "sample": schema.Sample(),
     }

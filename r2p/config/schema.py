@@ -11,7 +11,14 @@ import datetime as dt
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
 Dtype = Literal["int64", "float64", "string", "category", "bool"]
@@ -206,12 +213,61 @@ class ModelSpec(Strict):
     seed: int = 42
 
 
+# Evaluation metrics. For more than two classes roc_auc, f1, precision and recall are the macro
+# (one-vs-rest) averages; for two, they are of the positive class. log_loss: lower is better.
+METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "precision", "recall")
+LOWER_IS_BETTER = frozenset({"log_loss"})
+
+
+def _known_metric(name: str) -> str:
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; known: {list(METRICS)}")
+    return name
+
+
+Metric = Annotated[str, AfterValidator(_known_metric)]
+
+
+class Improvement(Strict):
+    """The challenger must beat the champion on ``metric`` (paired bootstrap on the same rows):
+    the one-sided ``confidence`` lower bound of its improvement must exceed ``min_delta``."""
+
+    metric: Metric = "roc_auc"
+    min_delta: float = Field(0.0, ge=0)
+    confidence: float = Field(0.95, ge=0.5, lt=1)
+    bootstrap_samples: int = Field(1000, ge=100, le=100_000)
+    seed: int = 0
+
+
 class Gates(Strict):
+    """When a candidate may replace the champion (DESIGN §5), and the parity/export limits.
+
+    ``floors``: a metric's worst acceptable value (a maximum for log_loss). The improvement
+    metric must have a floor: a missing threshold fails closed. ``first_run``: with no champion
+    yet, ``promote`` a candidate that passes its floors and beats the baseline, or leave it to
+    a person (``manual``: ``r2p promotion force``).
+    """
+
     min_eval_rows: int = Field(200, ge=1)
-    floors: dict[str, float] = {"roc_auc": 0.6}
+    metrics: list[Metric] = ["accuracy", "roc_auc", "f1", "log_loss"]
+    floors: dict[Metric, float] = {"roc_auc": 0.6}
+    improvement: Improvement = Improvement()
+    # Against the logistic-regression baseline: "not_worse" fails a candidate the baseline beats
+    # with confidence (the whole interval of its improvement below zero); "better" needs the
+    # candidate to beat it with confidence; "ignore" only reports it.
+    baseline: Literal["not_worse", "better", "ignore"] = "not_worse"
+    first_run: Literal["promote", "manual"] = "promote"
     parity_metric_tolerance: float = Field(0.02, ge=0)
     parity_min_agreement: float = Field(0.97, ge=0, le=1)
     max_pb_bytes: int = Field(2**31 - 1 - 2**20, ge=1)  # just under protobuf's 2 GB limit
+
+
+class Promotion(Strict):
+    """The promotion lock: how long an operation waits for another's open intent, and after
+    how long an intent whose owner cannot be checked (another host) is taken as abandoned."""
+
+    lock_wait_seconds: float = Field(600.0, gt=0)
+    stale_intent_seconds: float = Field(900.0, gt=0)
 
 
 class Alerts(Strict):
@@ -245,6 +301,7 @@ class PipelineConfig(Strict):
     training: Training = Training()
     models: list[ModelSpec] = [ModelSpec(name="mlp", layers=[Layer(units=32), Layer(units=16)])]
     gates: Gates = Gates()
+    promotion: Promotion = Promotion()
     alerts: Alerts = Alerts()
     sample: Sample = Sample()
 

@@ -120,24 +120,9 @@ def infra_validate_stage(
 
 def pb_probabilities(pb_uri: str, contract: dict[str, Any], inputs: dict[str, list]) -> np.ndarray:
     """Class probabilities from the frozen graph for raw inputs (feature -> values)."""
-    import tensorflow as tf
+    from r2p.serving.loader import FrozenModel
 
-    graph_def = tf.compat.v1.GraphDef()
-    graph_def.ParseFromString(storage.path(pb_uri).read_bytes())
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.compat.v1.import_graph_def(graph_def, name="")
-    feeds = {}
-    for item in contract["inputs"]:
-        values = inputs[item["name"]]
-        feeds[graph.get_tensor_by_name(item["tensor"])] = (
-            np.array([(v if isinstance(v, str) else "").encode() for v in values], dtype=object)
-            if item["dtype"] == "string"
-            else np.array([np.nan if _missing(v) else v for v in values], dtype=np.float64)
-        )
-    out = next(o["tensor"] for o in contract["outputs"] if o["name"] == "probabilities")
-    with tf.compat.v1.Session(graph=graph) as sess:
-        return sess.run(graph.get_tensor_by_name(out), feeds)
+    return FrozenModel(storage.path(pb_uri).read_bytes(), contract).predict(inputs)
 
 
 def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: Any) -> np.ndarray:

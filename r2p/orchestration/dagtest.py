@@ -105,16 +105,22 @@ def run_dag_tests(
 
 
 def run_dag_test(
-    dag_id: str, ds: dt.date, env: dict[str, str] | None = None, timeout: float = 1800
+    dag_id: str,
+    ds: dt.date,
+    env: dict[str, str] | None = None,
+    timeout: float = 1800,
+    conf: dict | None = None,
 ) -> DagTestResult:
-    """``airflow dags test`` of ``dag_id`` for partition ``ds``; output goes to a log file."""
+    """``airflow dags test`` of ``dag_id`` for partition ``ds`` (with the run's ``conf``, for
+    params); output goes to a log file."""
     env = airflow_env(env if env is not None else dict(os.environ))
     ensure_db(env)
     logical = (ds + dt.timedelta(days=1)).isoformat()
     log_file = logs_dir() / "dags-test" / f"{dag_id}__ds={ds.isoformat()}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [_airflow(), "dags", "test", dag_id, logical],
+        [_airflow(), "dags", "test", dag_id, logical]
+        + (["--conf", json.dumps(conf)] if conf is not None else []),
         env=env,
         capture_output=True,
         text=True,

@@ -148,8 +148,66 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         parity = task_decorator(task_id="parity")(_parity_body(pipeline))(
             data, proto, exported, retrain
         )
-        check >> proto >> retrain >> exported >> infra >> parity
+        evaluation = task_decorator(task_id="evaluate")(_pair_body(pipeline, "evaluate"))(
+            data, exported
+        )
+        asset = champion_asset(pipeline)
+        promoted = task_decorator(task_id="promote", outlets=[asset])(
+            _promote_body(pipeline, asset)
+        )(data, evaluation)
+        check >> proto >> retrain >> exported >> infra >> parity >> evaluation >> promoted
     return dag
+
+
+def champion_asset(pipeline: str) -> Asset:
+    """The asset a promotion (or rollback, or force) emits: the model server reloads on it."""
+    return Asset(name=f"model/{pipeline}/champion", uri=f"r2p://model/{pipeline}/champion")
+
+
+def _promote_body(pipeline: str, asset: Asset):
+    def promote(dataset: dict, evaluation: dict, **context: Any) -> dict:
+        return tasks.promote(pipeline, context, asset, dataset, evaluation)
+
+    return promote
+
+
+def build_promotion_dag(cfg: PipelineConfig) -> DAG:
+    """``<pipeline>_promotion``: manual; roll back, force a registry version, or reconcile."""
+    from airflow.sdk import Param
+
+    pipeline = cfg.pipeline
+    asset = champion_asset(pipeline)
+    with DAG(
+        dag_id=f"{pipeline}_promotion",
+        schedule=None,
+        start_date=dt.datetime.combine(cfg.start_date, dt.time(), dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "retries": 0},
+        tags=["r2p", pipeline, "promotion"],
+        params={
+            "action": Param("rollback", enum=["rollback", "force", "reconcile"]),
+            "version": Param(None, type=["null", "integer"], minimum=1),
+            "reason": Param("", type="string", minLength=1),
+            "who": Param(None, type=["null", "string"]),
+        },
+        doc_md=(
+            f"# {pipeline}_promotion\n\nManual. `rollback` makes `previous_champion` the "
+            f"champion again; `force` makes registry `version` the champion without gates; "
+            f"`reconcile` brings the registry aliases and the serving folder back to the "
+            f"promotion record. Every action needs a `reason`; the record keeps it with who "
+            f"and when. Same as `r2p promotion rollback|force|reconcile {pipeline}`.\n"
+        ),
+    ) as dag:
+        task_decorator(task_id="operate", outlets=[asset])(_operate_body(pipeline, asset))()
+    return dag
+
+
+def _operate_body(pipeline: str, asset: Asset):
+    def operate(**context: Any) -> dict:
+        return tasks.operate_promotion(pipeline, context, asset)
+
+    return operate
 
 
 def _training_doc(cfg: PipelineConfig) -> str:
@@ -172,6 +230,12 @@ def _training_doc(cfg: PipelineConfig) -> str:
         f"contract, no variables left, golden inputs agree within 1e-5, latency.\n"
         f"- **parity**: TF against the PyTorch prototype on the test split; a failure is "
         f"not retried and nothing is promoted.\n"
+        f"- **evaluate**: candidate vs champion vs a logistic-regression baseline on labels "
+        f"newer than both trained on; gates (floors, paired-bootstrap improvement on "
+        f"`{cfg.gates.improvement.metric}`, data recency, no backfilled data); writes "
+        f"`decision.json` and an HTML report.\n"
+        f"- **promote**: only on a `promote` verdict: promotion record, registry aliases, "
+        f"serving folder; emits `model/{cfg.pipeline}/champion`. Skipped otherwise.\n"
     )
 
 

@@ -123,6 +123,7 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
     """
     from r2p.config import load_pipeline
     from r2p.errors import DataError
+    from r2p.evaluation.stage import evaluate_stage
     from r2p.export import stage as export
     from r2p.runner import RunInfo, run_stage
     from r2p.training import stage as stages
@@ -134,6 +135,7 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
         "export": export.export_stage,
         "infra_validate": export.infra_validate_stage,
         "parity": export.parity_stage,
+        "evaluate": evaluate_stage,
     }[stage]
     run_id = run_id_from_context(context)
     try:
@@ -149,3 +151,77 @@ def validate(pipeline: str, context: Any) -> dict:
     from r2p.validation.stage import validate_partition
 
     return _run(pipeline, "validate", context, validate_partition)
+
+
+def _champion_event(context: Any, asset: Any, pipeline: str, out: dict) -> None:
+    context["outlet_events"][asset].extra = {
+        "pipeline": pipeline,
+        "run_id": run_id_from_context(context),
+        "version": out.get("version"),
+        "previous_version": out.get("previous_version"),
+        "outcome": out.get("outcome"),
+    }
+
+
+def promote(pipeline: str, context: Any, asset: Any, dataset: dict, evaluation: dict) -> dict:
+    """Carry out a ``promote`` verdict; skipped (no asset event) for any other verdict."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.promotion.stage import promote_stage
+    from r2p.runner import RunInfo, run_stage
+
+    run_id = run_id_from_context(context)
+    try:
+        cfg = load_pipeline(pipeline)
+        out = run_stage(
+            RunInfo(pipeline, run_id), "promote", promote_stage, cfg, dataset, run_id, evaluation
+        )
+    except DataError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    if not out["promoted"]:
+        raise AirflowSkipException(f"not promoted: {out['why']}")
+    _champion_event(context, asset, pipeline, out)
+    return out
+
+
+def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
+    """The ``<pipeline>_promotion`` DAG: rollback, force or reconcile, from the run's params."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.promotion import promote as p
+    from r2p.runner import RunInfo, run_stage
+
+    params = context["params"]
+    run_id = run_id_from_context(context)
+    who = params.get("who") or f"airflow:{run_id}"
+    action, reason = params["action"], params.get("reason") or ""
+
+    def operate(cfg: Any) -> dict:
+        if action == "rollback":
+            return p.rollback(cfg, reason=reason, who=who)
+        if action == "force":
+            if not params.get("version"):
+                raise p.PromotionError("force needs the registry version to promote")
+            return p.force(cfg, version=int(params["version"]), reason=reason, who=who)
+        return p.reconcile(cfg, reason=reason, who=who)
+
+    try:
+        cfg = load_pipeline(pipeline)
+        out = run_stage(RunInfo(pipeline, run_id), f"promotion_{action}", operate, cfg)
+    except DataError as exc:
+        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+    summary = {
+        "outcome": out["outcome"],
+        "version": (out.get("champion") or {}).get("registry_version"),
+        "previous_version": (out.get("previous_champion") or {}).get("registry_version"),
+        "reason": reason,
+        "who": who,
+    }
+    if out["outcome"] == "unchanged":
+        raise AirflowSkipException(out.get("detail", "nothing changed"))
+    _champion_event(context, asset, pipeline, summary)
+    return summary

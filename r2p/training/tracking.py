@@ -29,10 +29,15 @@ def tracking_uri() -> str:
 
 
 def _client() -> Any:
+    """A client bound to this home's tracking store and registry.
+
+    Never ``mlflow.set_tracking_uri``: it exports ``MLFLOW_TRACKING_URI`` into the process
+    environment, which would pin every later home (and subprocess) to the first one's store.
+    """
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
-    return mlflow.MlflowClient(tracking_uri())
+    uri = tracking_uri()
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def experiment_id(pipeline: str) -> str:

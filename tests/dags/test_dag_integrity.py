@@ -113,7 +113,21 @@ def test_every_config_has_a_training_dag_on_its_features_asset(dagbag: DagBag, c
         "export",
         "infra_validate",
         "parity",
+        "evaluate",
+        "promote",
     ]
+    assert [o.name for o in dag.task_dict["promote"].outlets] == [f"model/{cfg.pipeline}/champion"]
     for task in dag.tasks:
         assert task.retries >= 1 and isinstance(task.retry_policy, ExceptionRetryPolicy)
         assert task.execution_timeout == dt.timedelta(minutes=cfg.training.timeout_minutes)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS, ids=lambda c: c.pipeline)
+def test_every_config_has_a_manual_promotion_dag(dagbag: DagBag, cfg) -> None:
+    dag = dagbag.dags.get(f"{cfg.pipeline}_promotion")
+    assert dag is not None and {"r2p", cfg.pipeline, "promotion"} <= set(dag.tags)
+    assert type(dag.timetable).__name__ == "NullTimetable"  # manual only
+    assert dag.max_active_runs == 1 and list(dag.task_dict) == ["operate"]
+    assert set(dag.params) == {"action", "reason", "version", "who"}
+    assert [o.name for o in dag.task_dict["operate"].outlets] == [f"model/{cfg.pipeline}/champion"]
+    assert dag.task_dict["operate"].retries == 0  # a person is waiting: no silent retries

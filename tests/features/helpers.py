@@ -18,9 +18,11 @@ def load_days(
     entities: int = 60,
     seed: int | None = None,
     materialize: bool = True,
+    drift_from: dt.date | None = None,
 ) -> None:
-    """Generate, ingest and (optionally) materialise ``days`` days from ``start``."""
-    generate_days(cfg, start, days, entities=entities, seed=seed)
+    """Generate, ingest and (optionally) materialise ``days`` days from ``start`` (labels of
+    label days from ``drift_from`` on follow the drifted relationship)."""
+    generate_days(cfg, start, days, entities=entities, seed=seed, drift_from=drift_from)
     for i in range(days):
         interval = day_interval(start + dt.timedelta(days=i))
         for source in cfg.source_names:

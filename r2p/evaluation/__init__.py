@@ -1,0 +1,1 @@
+"""Evaluation of a candidate against the champion and a baseline (DESIGN §1, §5)."""

@@ -1,0 +1,71 @@
+"""The evaluation window: labelled rows newer than anything either model trained or tuned on.
+
+Window = (the later of the two models' train+valid end, the newest labelled moment], taken
+from the candidate's point-in-time-joined training set (the labels that had arrived by its
+cutoff), so every row is one neither model saw and the same rows score all models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from r2p.config.schema import PipelineConfig
+from r2p.training_set.split import SPLIT
+
+
+@dataclass
+class Window:
+    """The evaluation rows and how they were chosen."""
+
+    frame: pd.DataFrame
+    after: str
+    set_by: str  # which model's train+valid end opened the window
+    description: dict[str, Any]
+
+
+def evaluation_window(
+    cfg: PipelineConfig, candidate: dict[str, Any], champion: dict[str, Any] | None
+) -> Window:
+    """The rows of the candidate's training set labelled after both models' train+valid end."""
+    from r2p.training.stage import load_training_set
+
+    frame, manifest = load_training_set(candidate)
+    ts_col = cfg.dataset.label.timestamp
+    after, set_by = candidate["train_valid_end"], "candidate"
+    if champion is not None and champion["train_valid_end"] > after:
+        after, set_by = champion["train_valid_end"], "champion"
+    ts = pd.to_datetime(frame[ts_col], utc=True)
+    rows = frame[(frame[SPLIT] == "test") & (ts > pd.Timestamp(after))].reset_index(drop=True)
+    newest = pd.to_datetime(rows[ts_col], utc=True).max() if len(rows) else None
+    return Window(
+        frame=rows,
+        after=after,
+        set_by=set_by,
+        description={
+            "after": after,
+            "through": newest.isoformat() if newest is not None else None,
+            "opened_by": set_by,
+            "labels_arrived_before": manifest["cutoff"],
+            "rows": len(rows),
+            "entities": int(rows[cfg.dataset.entity.key].nunique()) if len(rows) else 0,
+            "source_dataset_uri": candidate["dataset_uri"],
+            "source_dataset_hash": candidate["dataset_hash"],
+            "feature_service": candidate["feature_service"],
+        },
+    )
+
+
+def missing_inputs(model: dict[str, Any], frame: pd.DataFrame) -> list[str]:
+    """The model's contract inputs that the evaluation rows do not carry."""
+    return [f for f in model["features"] if f not in frame.columns]
+
+
+def model_inputs(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, list]:
+    """Raw values per contract input, as the feature store holds them (None = missing)."""
+    return {
+        f: [None if v is None or (isinstance(v, float) and v != v) else v for v in frame[f]]
+        for f in model["features"]
+    }

@@ -1,0 +1,1 @@
+"""Promotion: the append-only record, the registry aliases and the serving folder (DESIGN §5)."""

@@ -1,0 +1,1 @@
+"""Serving the champion: the model loader (and, later, the HTTP/gRPC server)."""
