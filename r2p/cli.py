@@ -29,6 +29,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def _reason(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a reason must say something (it is kept in the record)")
+    return text.strip()
+
+
 def _defect(text: str):
     """``KIND[:SOURCE[:YYYY-MM-DD]]`` as a landing Defect."""
     from r2p.sample.landing import Defect
@@ -97,6 +103,25 @@ def _parser() -> argparse.ArgumentParser:
     cmp = runs_sub.add_parser("compare", help="the newest MLflow training runs as a table")
     cmp.add_argument("pipeline")
     cmp.add_argument("--last", type=_positive, default=5)
+
+    prom = sub.add_parser("promotion", help="the champion: status, history, rollback, force")
+    prom_sub = prom.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (
+        ("status", "the committed champion, previous champion, open intent, served version"),
+        ("history", "every promotion, rollback and force: who, when, why"),
+    ):
+        prom_sub.add_parser(name, help=text).add_argument("pipeline")
+    for name, text in (
+        ("rollback", "make previous_champion the champion again"),
+        ("force", "make a registry version the champion, skipping the gates"),
+        ("reconcile", "abandon a dead intent; bring aliases and serving folder to the record"),
+    ):
+        act = prom_sub.add_parser(name, help=text)
+        act.add_argument("pipeline")
+        act.add_argument("--reason", type=_reason, required=True, help="kept in the record")
+        act.add_argument("--who", help="default: user@host")
+        if name == "force":
+            act.add_argument("--version", type=_positive, required=True, help="registry version")
     return p
 
 
@@ -190,6 +215,41 @@ def _cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_promotion(args: argparse.Namespace) -> int:
+    from r2p.config import load_pipeline
+    from r2p.errors import DataError
+    from r2p.promotion import promote as p
+    from r2p.promotion.record import LockTimeout
+
+    cfg = load_pipeline(args.pipeline)
+    if args.action == "status":
+        print(json.dumps(p.status(cfg.pipeline), indent=2, default=str))
+        return 0
+    if args.action == "history":
+        for h in p.history(cfg.pipeline):
+            print(
+                f"{h['seq']:>5}  {h['at'][:19]}  {h['kind']:<9} {h['action'] or '-':<9} "
+                f"v{h['version'] or '-'} (previous v{h['previous'] or '-'})  by {h['who']}: "
+                f"{h['abandoned_because'] or h['reason']}"
+            )
+        return 0
+    try:
+        if args.action == "rollback":
+            out = p.rollback(cfg, reason=args.reason, who=args.who)
+        elif args.action == "force":
+            out = p.force(cfg, version=args.version, reason=args.reason, who=args.who)
+        else:
+            out = p.reconcile(cfg, reason=args.reason, who=args.who)
+    except (DataError, LockTimeout) as exc:
+        print(f"r2p: {exc}", file=sys.stderr)
+        return 1
+    champion = (out.get("champion") or {}).get("registry_version")
+    print(f"{cfg.pipeline}: {out['outcome']}; champion v{champion}, served {out['served']}")
+    if out.get("detail"):
+        print(out["detail"])
+    return 0
+
+
 def _quiet_console() -> None:
     """Stage progress goes to the run's log file; the console gets warnings and our output."""
     import logging
@@ -219,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_data_run(args)
         if args.command == "training-set":
             return _cmd_training_set(args)
+        if args.command == "promotion":
+            return _cmd_promotion(args)
         from r2p.demo import run_demo
 
         return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)

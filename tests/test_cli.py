@@ -68,6 +68,27 @@ def test_sample_writes_landing_partitions(home: Path, capsys) -> None:
         ),
         pytest.param(["demo", "--end", "yesterday"], "not a date", id="demo-bad-end"),
         pytest.param(["launch"], "invalid choice", id="unknown-command"),
+        pytest.param(
+            ["promotion", "rollback", "churn"],
+            "the following arguments are required: --reason",
+            id="rollback-without-reason",
+        ),
+        pytest.param(
+            ["promotion", "rollback", "churn", "--reason", "   "],
+            "a reason must say something",
+            id="blank-reason",
+        ),
+        pytest.param(
+            ["promotion", "force", "churn", "--reason", "x"],
+            "the following arguments are required: --version",
+            id="force-without-version",
+        ),
+        pytest.param(
+            ["promotion", "force", "churn", "--reason", "x", "--version", "0"],
+            "must be at least 1",
+            id="force-version-zero",
+        ),
+        pytest.param(["promotion", "promote", "churn"], "invalid choice", id="unknown-action"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_message(home: Path, capsys, argv, message) -> None:

@@ -21,7 +21,8 @@ START = dt.date(2026, 11, 10)
 def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
     cfg = request.getfixturevalue(name)
     data = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
-    data["models"][0]["epochs"] = 2  # shrunk: the real config, one knob smaller
+    data["models"][0]["epochs"] = 2  # shrunk: the real config, two knobs smaller
+    data.setdefault("gates", {})["min_eval_rows"] = 20
     configs = tmp_path / "configs"
     configs.mkdir()
     for other in (REPO / "configs").glob("*.yaml"):
@@ -34,19 +35,37 @@ def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
     assert all(r.ok for r in results), results[-1].log_file.read_text()[-3000:]
     run = run_dag_test(f"{name}_training", days[-1])
     assert run.ok, run.log_file.read_text()[-4000:]
-    assert {t: s for t, (s, _) in run.task_states.items()} == {
-        t: "success"
-        for t in (
-            "training_set",
-            "eager_check",
-            "prototype",
-            "retrain",
-            "export",
-            "infra_validate",
-            "parity",
-        )
-    }
+    states = {t: s for t, (s, _) in run.task_states.items()}
     stages = manifest(RunInfo(name, run.run_id))["stages"]
+    verdict = stages["evaluate"]["outputs"]["verdict"]
+    assert verdict in ("promote", "reject"), stages["evaluate"]["outputs"]["reason"]
+    assert states == {
+        **{
+            t: "success"
+            for t in (
+                "training_set",
+                "eager_check",
+                "prototype",
+                "retrain",
+                "export",
+                "infra_validate",
+                "parity",
+                "evaluate",
+            )
+        },
+        "promote": "success" if verdict == "promote" else "skipped",
+    }
+    from r2p import storage
+    from r2p.promotion import record
+
+    decision = storage.read_json(storage.path(stages["evaluate"]["outputs"]["decision_uri"]))
+    assert decision["champion"] is None and decision["window"]["rows"] >= 20
+    champion = record.read(name).champion
+    if verdict == "promote":
+        assert champion["registry_version"] == 1
+        assert stages["promote"]["outputs"]["served"]["version"] == 1
+    else:
+        assert champion is None
     retrain = stages["retrain"]["outputs"]
     assert retrain["traces"] == {"train_step": 1, "eval_step": 1}
     assert retrain["mlflow_run_id"] and retrain["trigger"]["run_type"] == "manual"

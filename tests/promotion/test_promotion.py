@@ -241,3 +241,19 @@ def test_promotion_dag_rolls_back_with_params(world_copy) -> None:
     bad = run_dag_test("churn_promotion", day + dt.timedelta(days=1), conf={"action": "force"})
     assert not bad.ok and "reason" in bad.log_file.read_text()
     assert record.read("churn").champion["registry_version"] == 1
+
+
+def test_cli_rollback_history_and_status(world_copy, cli) -> None:
+    out = cli("promotion", "rollback", "churn", "--reason", "from the CLI", "--who", "erin")
+    assert out.returncode == 0, out.stderr
+    assert "churn: rolled_back; champion v1" in out.stdout
+    hist = cli("promotion", "history", "churn")
+    assert (
+        hist.returncode == 0 and "rollback  v1 (previous v2)  by erin: from the CLI" in hist.stdout
+    )
+    status = json.loads(cli("promotion", "status", "churn").stdout)
+    assert status["champion"]["registry_version"] == 1 and status["served"]["version"] == 1
+    missing = cli("promotion", "force", "churn", "--version", "42", "--reason", "typo")
+    assert missing.returncode == 1 and "no usable version 42" in missing.stderr
+    none = cli("promotion", "reconcile", "churn", "--reason", "check")
+    assert none.returncode == 0 and "unchanged" in none.stdout
