@@ -15,7 +15,11 @@ def quiet() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setLevel(logging.WARNING)
     logger.addHandler(handler)
-    for noisy in ("absl", "tensorflow", "feast", "great_expectations", "mlflow", "airflow"):
+    noisy_loggers = (
+        "absl", "tensorflow", "feast", "great_expectations", "mlflow", "airflow", "r2p_jandi",
+        "py.warnings",
+    )  # fmt: skip
+    for noisy in noisy_loggers:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -105,6 +105,7 @@ def print_training(result: DagTestResult, pipeline: str) -> None:
         if rec.get("error"):
             print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
     _print_export(stages)
+    _print_promotion(stages, pipeline)
     if not result.ok:
         print(f"    airflow output: {result.log_file}")
 
@@ -134,6 +135,26 @@ def _print_export(stages: dict[str, Any]) -> None:
         print(f"    {name:<14} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
         if rec.get("error"):
             print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
+
+
+def _print_promotion(stages: dict[str, Any], pipeline: str) -> None:
+    """The evaluation's verdict and what the promotion did."""
+    ev = (stages.get("evaluate") or {}).get("outputs")
+    if isinstance(ev, dict) and ev:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in ev["metrics"].items() if v is not None)
+        print(
+            f"    evaluate       {ev['verdict']}: {ev['reason'][:160]}\n"
+            f"      {ev['rows']} rows, {ev['metric']}: {shown}\n      report {ev['report_uri']}"
+        )
+    pr = (stages.get("promote") or {}).get("outputs")
+    if isinstance(pr, dict) and pr.get("promoted"):
+        print(
+            f"    promote        champion v{pr['version']} (previous v{pr['previous_version']}), "
+            f"served from {pr['served']['path']}; roll back: "
+            f"r2p promotion rollback {pipeline} --reason ..."
+        )
+    elif isinstance(pr, dict):
+        print(f"    promote        not promoted: {pr['why'][:160]}")
 
 
 def run_demo(days: int = 12, end: dt.date | None = None, pipelines: list[str] | None = None) -> int:

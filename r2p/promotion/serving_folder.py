@@ -78,22 +78,26 @@ def stage(model: str, version: int, export_uri: str, timeout: float = 300) -> Pa
 
 
 def check(folder: Path, timeout: float = 300) -> dict[str, Any]:
-    """Load and warm ``folder`` (frozen .pb, then SavedModel) with the server's loader in a
-    separate process."""
-    reports = []
-    for extra in ([], ["--saved-model"]):
-        done = subprocess.run(
-            [sys.executable, "-m", "r2p.serving.loader", str(folder), *extra],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-        report = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-800:]}
-        if not report.get("ok"):
-            raise PublishError(f"the model server's loader refused {folder}: {report['error']}")
-        reports.append(report)
-    return {r["format"]: r for r in reports}
+    """Load and warm ``folder`` (frozen .pb and SavedModel) with the server's loader in one
+    separate process; PublishError naming what failed."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "r2p.serving.loader",
+            str(folder),
+            "--formats",
+            "frozen_pb,saved_model",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    report = json.loads(lines[-1]) if lines else {"ok": False, "error": done.stderr[-800:]}
+    if not report.get("ok"):
+        raise PublishError(f"the model server's loader refused {folder}: {report['error']}")
+    return report["formats"]
 
 
 def switch(model: str, build: Path) -> None:

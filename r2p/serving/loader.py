@@ -118,14 +118,22 @@ def load_and_warm(folder: Path, saved_model: bool = False, rounds: int = 20) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Load and warm one served model version.")
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--saved-model", action="store_true")
+    parser.add_argument(
+        "--formats",
+        default="frozen_pb",
+        help="comma-separated: frozen_pb, saved_model (each loaded and warmed in turn)",
+    )
     args = parser.parse_args(argv)
-    try:
-        report = load_and_warm(args.folder, args.saved_model)
-    except Exception as exc:  # reported as data: the caller refuses the model
-        report = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
-    print(json.dumps(report))
-    return 0 if report["ok"] else 1
+    reports = {}
+    for fmt in args.formats.split(","):
+        try:
+            reports[fmt] = load_and_warm(args.folder, saved_model=fmt == "saved_model")
+        except Exception as exc:  # reported as data: the caller refuses the model
+            reports[fmt] = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "format": fmt}
+    ok = all(r["ok"] for r in reports.values())
+    errors = [f"{k}: {r['error']}" for k, r in reports.items() if not r["ok"]]
+    print(json.dumps({"ok": ok, "error": "; ".join(errors) or None, "formats": reports}))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

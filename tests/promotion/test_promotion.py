@@ -257,3 +257,26 @@ def test_cli_rollback_history_and_status(world_copy, cli) -> None:
     assert missing.returncode == 1 and "no usable version 42" in missing.stderr
     none = cli("promotion", "reconcile", "churn", "--reason", "check")
     assert none.returncode == 0 and "unchanged" in none.stdout
+
+
+def test_a_model_the_server_cannot_load_is_never_published(world_copy) -> None:
+    import shutil
+
+    from r2p.promotion.serving_folder import PublishError
+
+    good = storage.path(world_copy.exports["C"]["uri"])
+    broken = world_copy.home / "broken-export"
+    shutil.copytree(good.path, broken)
+    pb = broken / "model.pb"
+    pb.write_bytes(pb.read_bytes()[: len(pb.read_bytes()) // 3])  # truncated
+    ref = {**describe(world_copy.exports["C"]["uri"]), "export_uri": f"file://{broken}"}
+    ref["export_key"] = "broken-" + ref["export_key"]
+    with pytest.raises(PublishError, match="loader refused"):
+        p.promote(world_copy.cfg, ref, reason="should fail")
+    state = record.read("churn")
+    assert state.open_intent is None and state.entries[-1]["kind"] == "abandoned"
+    assert "PublishError" in state.entries[-1]["reason"]
+    assert state.champion["registry_version"] == 2 and _served_version() == 2
+    assert registry.aliases("churn") == {"champion": 2, "previous_champion": 1}
+    builds = list((world_copy.home / "serving" / ".builds" / "churn").iterdir())
+    assert all(not b.name.startswith("3-") for b in builds)  # the failed build was removed
