@@ -6,6 +6,7 @@ can pick up the user's ``R2P_HOME``, ``AIRFLOW_HOME`` or storage root by acciden
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -220,6 +222,35 @@ def run_cli(
 @pytest.fixture
 def cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_cli
+
+
+# The Jandi stand-in (tests/plugins/jandi_server.py) and connections pointing at it.
+@pytest.fixture
+def jandi_server() -> Iterator[Any]:
+    """A running stand-in for Jandi on a free loopback port."""
+    from tests.plugins.jandi_server import JandiServer
+
+    server = JandiServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``connect(conn_id, url)`` registers ``AIRFLOW_CONN_<ID>`` as JSON with the whole URL
+    in ``host``; keyword arguments replace the connection's fields (``host=None`` drops it)."""
+
+    def register(conn_id: str, url: str, **fields: Any) -> Any:
+        conn = {"conn_type": "http", "host": url, **fields}
+        conn = {key: value for key, value in conn.items() if value is not None}
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+        from tests.plugins.jandi_server import Webhook
+
+        return Webhook(conn_id, url, url.rsplit("/", 1)[-1])
+
+    return register
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

@@ -127,6 +127,7 @@ def defaults_json() -> str:
         "models[]": schema.ModelSpec(name="mlp", layers=[schema.Layer(units=32)]),
         "gates": schema.Gates(),
         "promotion": schema.Promotion(),
+        "tasks": schema.Tasks(),
         "alerts": schema.Alerts(),
         "sample": schema.Sample(),
     }

@@ -270,14 +270,37 @@ class Promotion(Strict):
     stale_intent_seconds: float = Field(900.0, gt=0)
 
 
+class Freshness(Strict):
+    """When silence is an alert: a source's newest partition older than its cadence plus
+    ``slack_hours``, the newest label partition older than a day plus ``slack_hours``, or the
+    champion trained on data older than ``champion_max_age_days``."""
+
+    slack_hours: float = Field(36.0, gt=0)
+    champion_max_age_days: float = Field(14.0, gt=0)
+
+
 class Alerts(Strict):
-    """Alert routes: each names an Airflow connection id; unset connections go to the outbox."""
+    """Alert routes: each names an Airflow connection id; unset connections go to the outbox.
+
+    A failure alert is sent once per (DAG, task, exception type, innermost project line) until
+    the DAG's next successful run resolves it, or again after ``renotify_hours``.
+    """
 
     on_call: str = "jandi_on_call"
     data_engineering: str = "jandi_data_eng"
     ml_owners: str = "jandi_ml_owners"
     team: str = "jandi_team"
     renotify_hours: float = Field(24.0, gt=0)
+    runbook_url: str = "docs/runbook.md"  # a URL in production (the repository's page)
+    freshness: Freshness = Freshness()
+
+
+class Tasks(Strict):
+    """Retries of transient errors (data problems are never retried)."""
+
+    retries: int = Field(3, ge=0)
+    retry_delay_seconds: float = Field(30.0, gt=0)
+    max_retry_delay_seconds: float = Field(600.0, gt=0)
 
 
 class Sample(Strict):
@@ -302,6 +325,7 @@ class PipelineConfig(Strict):
     models: list[ModelSpec] = [ModelSpec(name="mlp", layers=[Layer(units=32), Layer(units=16)])]
     gates: Gates = Gates()
     promotion: Promotion = Promotion()
+    tasks: Tasks = Tasks()
     alerts: Alerts = Alerts()
     sample: Sample = Sample()
 

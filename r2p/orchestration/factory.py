@@ -20,6 +20,7 @@ from airflow.sdk import (
 )
 from airflow.sdk import task as task_decorator
 
+from r2p.alerts.failure import FailureNotifier
 from r2p.config.schema import PipelineConfig
 from r2p.orchestration import tasks
 from r2p.orchestration.landing_sensor import LandingSensor
@@ -47,15 +48,33 @@ RETRY_POLICY = ExceptionRetryPolicy(
     ],
     default=RetryAction.FAIL,
 )
-DEFAULT_ARGS: dict[str, Any] = {
-    "owner": "r2p",
-    "retries": 3,
-    "retry_delay": dt.timedelta(seconds=30),
-    "retry_exponential_backoff": 2.0,
-    "max_retry_delay": dt.timedelta(minutes=10),
-    "retry_policy": RETRY_POLICY,
-    "execution_timeout": dt.timedelta(hours=2),
-}
+
+
+def default_args(cfg: PipelineConfig, **overrides: Any) -> dict[str, Any]:
+    """Every task's defaults: retries of transient errors from ``cfg.tasks``, and the failure
+    notifier (called after the last try only; retries stay silent)."""
+    return {
+        "owner": "r2p",
+        "retries": cfg.tasks.retries,
+        "retry_delay": dt.timedelta(seconds=cfg.tasks.retry_delay_seconds),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": dt.timedelta(seconds=cfg.tasks.max_retry_delay_seconds),
+        "retry_policy": RETRY_POLICY,
+        "execution_timeout": dt.timedelta(hours=2),
+        "on_failure_callback": FailureNotifier(cfg.pipeline),
+        **overrides,
+    }
+
+
+def _notify_task(pipeline: str, kind: str) -> Any:
+    """The run's last task: resolve or summarise a succeeded run, keep a failed one failed."""
+
+    def notify(**context: Any) -> dict:
+        from r2p.alerts.run_end import finish_run
+
+        return finish_run(pipeline, kind, context)
+
+    return task_decorator(task_id="notify", trigger_rule="all_done", retries=0)(notify)()
 
 
 def _doc(cfg: PipelineConfig) -> str:
@@ -90,7 +109,7 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         start_date=dt.datetime.combine(cfg.start_date, dt.time(), dt.UTC),
         catchup=False,
         max_active_runs=4,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(cfg),
         tags=["r2p", pipeline, "data"],
         doc_md=_doc(cfg),
     ) as dag:
@@ -101,7 +120,7 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         materialize = task_decorator(task_id="materialize", outlets=[asset])(
             _materialize_body(pipeline, asset)
         )()
-        validate >> materialize
+        validate >> materialize >> _notify_task(pipeline, "data")
         for source in cfg.source_names:
             wait = LandingSensor(task_id=f"wait_{source}", pipeline=pipeline, source=source)
             ingest = task_decorator(task_id=f"ingest_{source}")(_ingest_body(pipeline, source))()
@@ -133,7 +152,7 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         start_date=dt.datetime.combine(cfg.start_date, dt.time(), dt.UTC),
         catchup=False,
         max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "execution_timeout": timeout},
+        default_args=default_args(cfg, execution_timeout=timeout),
         tags=["r2p", pipeline, "training"],
         doc_md=_training_doc(cfg),
     ) as dag:
@@ -156,6 +175,7 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
             _promote_body(pipeline, asset)
         )(data, evaluation)
         check >> proto >> retrain >> exported >> infra >> parity >> evaluation >> promoted
+        promoted >> _notify_task(pipeline, "training")
     return dag
 
 
@@ -183,7 +203,7 @@ def build_promotion_dag(cfg: PipelineConfig) -> DAG:
         start_date=dt.datetime.combine(cfg.start_date, dt.time(), dt.UTC),
         catchup=False,
         max_active_runs=1,
-        default_args={**DEFAULT_ARGS, "retries": 0},
+        default_args=default_args(cfg, retries=0),
         tags=["r2p", pipeline, "promotion"],
         params={
             "action": Param("rollback", enum=["rollback", "force", "reconcile"]),
@@ -297,3 +317,38 @@ def _validate_body(pipeline: str):
         return tasks.validate(pipeline, context)
 
     return validate
+
+
+def build_freshness_dag(cfgs: list[PipelineConfig]) -> DAG:
+    """``r2p_freshness``: hourly, one check per pipeline (DESIGN §6, freshness)."""
+    from airflow.sdk import CronTriggerTimetable
+
+    with DAG(
+        dag_id="r2p_freshness",
+        schedule=CronTriggerTimetable("17 * * * *", timezone="UTC"),
+        start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["r2p", "freshness"],
+        doc_md=(
+            "# r2p_freshness\n\nHourly: every pipeline's newest partitions, labels and "
+            "champion against their limits (`alerts.freshness`); a stale one alerts its "
+            "route once and is resolved when fresh again. Runs outside the pipelines' DAGs, "
+            "so a pipeline that stopped is noticed.\n"
+        ),
+    ) as dag:
+        for cfg in cfgs:
+            task_decorator(
+                task_id=f"check_{cfg.pipeline}",
+                retries=1,
+                on_failure_callback=FailureNotifier(cfg.pipeline),
+                execution_timeout=dt.timedelta(minutes=10),
+            )(_freshness_body(cfg.pipeline))()
+    return dag
+
+
+def _freshness_body(pipeline: str):
+    def check(**context: Any) -> dict:
+        return tasks.freshness(pipeline, context)
+
+    return check

@@ -85,7 +85,7 @@ class LandingSensor(BaseOperator):
         if _exists(uri):
             return {"contract_uri": uri}
         if dt.datetime.now(dt.UTC) >= deadline:
-            raise AirflowFailException(self._late_message(uri, deadline, cfg))
+            self._late(uri, deadline, cfg)
         self.log.info("waiting for %s until %s", uri, deadline.isoformat())
         self.defer(
             trigger=LandingContractTrigger(
@@ -99,7 +99,15 @@ class LandingSensor(BaseOperator):
         if event["status"] == "present":
             return {"contract_uri": event["uri"]}
         uri, deadline, cfg, _ = self._target(context)
-        raise AirflowFailException(self._late_message(uri, deadline, cfg))
+        self._late(uri, deadline, cfg)
+        raise AssertionError("_late() returns only by raising")  # pragma: no cover
+
+    def _late(self, uri: str, deadline: dt.datetime, cfg: Any) -> None:
+        """Fail at once (a data problem: no retry), with LandingLate as the cause alerts read."""
+        from r2p.errors import LandingLate
+
+        message = self._late_message(uri, deadline, cfg)
+        raise AirflowFailException(f"LandingLate: {message}") from LandingLate(message)
 
     def _late_message(self, uri: str, deadline: dt.datetime, cfg: Any) -> str:
         from r2p import storage

@@ -225,3 +225,15 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
         raise AirflowSkipException(out.get("detail", "nothing changed"))
     _champion_event(context, asset, pipeline, summary)
     return summary
+
+
+def freshness(pipeline: str, context: Any) -> dict:
+    """Check the pipeline's freshness at the run's time (its data interval end, else now)."""
+    import datetime as dt
+
+    from r2p.alerts.freshness import alert_stale
+    from r2p.config import load_pipeline
+
+    now = context.get("data_interval_end") or context.get("logical_date")
+    now = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+    return alert_stale(load_pipeline(pipeline), now)

@@ -15,30 +15,39 @@ WORDS = {
 
 
 def message(cfg: PipelineConfig, committed: dict[str, Any]) -> Any:
-    """The Jandi message for a committed promotion record entry."""
+    """The Jandi message for a committed promotion record entry (with the evaluation's
+    metrics, deltas and report when a decision drove it)."""
     from r2p_jandi import JandiMessage
+
+    from r2p import storage
+    from r2p.alerts.run_end import metrics_lines
 
     champion, previous = committed["champion"], committed.get("previous_champion") or {}
     word = WORDS.get(committed["action"], committed["action"])
+    sections = [
+        ("Why", f"{committed['reason']} (by {committed['who']}, {committed['at'][:19]})"),
+        (
+            "Before",
+            f"version {previous.get('registry_version', '-')} is now previous_champion"
+            if previous
+            else "no champion before this one",
+        ),
+    ]
+    uri = committed.get("decision_uri")
+    if uri and committed["action"] == "promote":
+        decision = storage.read_json(storage.path(uri))
+        sections.append(("Metrics", metrics_lines(decision)))
+        sections.append(("Report", uri.rsplit("/", 1)[0] + "/report.html"))
+    sections += [
+        ("Record", f"promotion record entry {committed['seq']}"),
+        ("Roll back", f"r2p promotion rollback {cfg.pipeline} --reason '...'"),
+        ("Runbook", f"{cfg.alerts.runbook_url}#promoted"),
+    ]
     return JandiMessage(
         body=f"[{cfg.pipeline}] champion {word}: version {champion['registry_version']} "
         f"({champion['model']}, data to {champion['data_end']})",
         severity="info" if committed["action"] == "promote" else "warning",
-        sections=[
-            ("Why", f"{committed['reason']} (by {committed['who']}, {committed['at']})"),
-            (
-                "Before",
-                f"version {previous.get('registry_version', '-')} is now previous_champion"
-                if previous
-                else "no champion before this one",
-            ),
-            (
-                "Record",
-                f"promotion record entry {committed['seq']}; decision "
-                f"{committed.get('decision_uri') or '-'}",
-            ),
-            ("Roll back", f"r2p promotion rollback {cfg.pipeline} --reason '...'"),
-        ],
+        sections=sections,
     )
 
 

@@ -39,8 +39,13 @@ def test_every_config_has_a_well_formed_data_dag(dagbag: DagBag, cfg) -> None:
     assert dag.doc_md and dag.doc_md.startswith(f"# {cfg.pipeline}_data")
     assert dag.start_date.tzinfo is not None and dag.catchup is False
     expected = {f"wait_{s}" for s in cfg.source_names} | {f"ingest_{s}" for s in cfg.source_names}
-    assert set(dag.task_dict) == expected | {"validate", "materialize"}
+    assert set(dag.task_dict) == expected | {"validate", "materialize", "notify"}
+    assert dag.task_dict["notify"].trigger_rule == "all_done"
+    assert dag.task_dict["notify"].retries == 0
     for task in dag.tasks:
+        assert type(task.on_failure_callback[0]).__name__ == "FailureNotifier", task.task_id
+        if task.task_id == "notify":
+            continue
         assert task.retries >= 1, task.task_id
         assert isinstance(task.retry_policy, ExceptionRetryPolicy), task.task_id
         assert task.retry_exponential_backoff and task.execution_timeout
@@ -115,9 +120,12 @@ def test_every_config_has_a_training_dag_on_its_features_asset(dagbag: DagBag, c
         "parity",
         "evaluate",
         "promote",
+        "notify",
     ]
     assert [o.name for o in dag.task_dict["promote"].outlets] == [f"model/{cfg.pipeline}/champion"]
     for task in dag.tasks:
+        if task.task_id == "notify":
+            continue
         assert task.retries >= 1 and isinstance(task.retry_policy, ExceptionRetryPolicy)
         assert task.execution_timeout == dt.timedelta(minutes=cfg.training.timeout_minutes)
 
@@ -131,3 +139,9 @@ def test_every_config_has_a_manual_promotion_dag(dagbag: DagBag, cfg) -> None:
     assert set(dag.params) == {"action", "reason", "version", "who"}
     assert [o.name for o in dag.task_dict["operate"].outlets] == [f"model/{cfg.pipeline}/champion"]
     assert dag.task_dict["operate"].retries == 0  # a person is waiting: no silent retries
+
+
+def test_freshness_dag_checks_every_pipeline_hourly(dagbag: DagBag) -> None:
+    dag = dagbag.dags["r2p_freshness"]
+    assert sorted(dag.task_dict) == sorted(f"check_{c.pipeline}" for c in CONFIGS)
+    assert dag.timetable.expression == "17 * * * *" and dag.max_active_runs == 1

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 
 from tests.plugins.jandi_server import JandiServer, Webhook, new_token
-
-
-@pytest.fixture
-def jandi_server() -> Iterator[JandiServer]:
-    """A running stand-in for Jandi on a free loopback port."""
-    server = JandiServer()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def connect(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Webhook]:
-    """``connect(conn_id, url)`` registers ``AIRFLOW_CONN_<ID>`` as JSON with the whole URL
-    in ``host``; keyword arguments replace the connection's fields (``host=None`` drops it)."""
-
-    def register(conn_id: str, url: str, **fields: Any) -> Webhook:
-        conn = {"conn_type": "http", "host": url, **fields}
-        conn = {key: value for key, value in conn.items() if value is not None}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
-        return Webhook(conn_id, url, url.rsplit("/", 1)[-1])
-
-    return register
 
 
 @pytest.fixture

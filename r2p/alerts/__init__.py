@@ -1,0 +1,1 @@
+"""Alerts: every outcome routed to the people it concerns, once, with what to do (DESIGN §6)."""

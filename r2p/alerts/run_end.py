@@ -1,0 +1,158 @@
+"""The ``notify`` task that ends every r2p DAG run (trigger rule ``all_done``).
+
+From Airflow's own record of the run (the task states in the metadata database): when every
+other task succeeded or was skipped, the DAG's open alerts are resolved ("resolved" to each
+alert's route) and the run's summaries go out (rows quarantined within the allowed fraction
+to data engineering; a training run that promoted nothing to the team channel). When a task
+failed, it re-raises, so the run stays failed (a trailing ``all_done`` task would otherwise
+turn a failed run green) without a second alert: the failed task alerted already.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+log = logging.getLogger(__name__)
+FAILED = ("failed", "upstream_failed")
+
+
+class RunFailed(AirflowFailException):
+    """The run failed upstream; its failing task sent the alert."""
+
+
+def run_states(context: Any) -> dict[str, str]:
+    """{task_id: state} of this run's other tasks, from Airflow's metadata database."""
+    ti = context["ti"]
+    states = ti.get_task_states(dag_id=ti.dag_id, run_ids=[ti.run_id])
+    return {t: s for t, s in (states.get(ti.run_id) or {}).items() if t != ti.task_id}
+
+
+def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
+    """Resolve and summarise a succeeded run; re-raise a failed one (see the module doc)."""
+    from r2p.config import load_pipeline
+    from r2p.runner import RunInfo, manifest
+
+    ti = context["ti"]
+    states = run_states(context)
+    failed = sorted(t for t, s in states.items() if s in FAILED)
+    if failed:
+        raise RunFailed(
+            f"{ti.dag_id} run {ti.run_id} failed at {', '.join(failed)}; the failing task "
+            "alerted its route"
+        )
+    cfg = load_pipeline(pipeline)
+    resolved = resolve_open(cfg, ti.dag_id, ti.run_id)
+    stages = manifest(RunInfo(pipeline, ti.run_id)).get("stages", {})
+    sent = []
+    if kind == "data" and (msg := row_defects_message(cfg, stages)) is not None:
+        sent.append(_send(cfg.alerts.data_engineering, msg))
+    if kind == "training" and (msg := training_message(cfg, stages, ti.run_id)) is not None:
+        sent.append(_send(cfg.alerts.team, msg))
+    return {"states": states, "resolved": resolved, "summaries": sent}
+
+
+def _send(conn_id: str, message: Any) -> dict[str, Any]:
+    from r2p.alerts.send import deliver
+
+    return {"conn_id": conn_id, "body": message.body, "delivered": deliver(conn_id, message)}
+
+
+def resolve_open(cfg: Any, dag_id: str, run_id: str) -> list[str]:
+    """Send "resolved" for every open alert of ``dag_id`` (once each); their keys."""
+    from r2p_jandi import JandiMessage
+
+    from r2p.alerts import dedup
+    from r2p.alerts.send import deliver
+
+    done = []
+    for alert in dedup.open_alerts(dag_id):
+
+        def send(a: dict[str, Any]) -> bool:
+            message = JandiMessage(
+                f"[{cfg.pipeline}] resolved: {a['dag_id']}.{a['task_id']} "
+                f"({a['error_type']} at {a['where']})",
+                "resolved",
+                [
+                    ("Since", f"first failed {a['first_seen'][:19]} in run {a['run_id']}"),
+                    ("Repeats", f"{dedup.repeats(dag_id, a['key'])} more failures after the alert"),
+                    ("Resolved by", f"run {run_id} of {dag_id} succeeded"),
+                ],
+            )
+            return deliver(a["conn_id"], message)
+
+        if dedup.resolve(dag_id, alert, send):
+            done.append(alert["key"])
+    return done
+
+
+def row_defects_message(cfg: Any, stages: dict[str, Any]) -> Any | None:
+    """Rows quarantined within the allowed fraction, per source (None when there were none)."""
+    from r2p_jandi import JandiMessage
+
+    rows = []
+    for name, rec in sorted(stages.items()):
+        out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
+        if name.startswith("ingest_") and out.get("rows_quarantined"):
+            rows.append(
+                (
+                    f"{out['source']} ds={out['ds']}",
+                    f"{out['rows_quarantined']} of {out['rows_landed']} rows quarantined "
+                    f"({out['reasons']}), allowed up to {cfg.landing.max_bad_row_fraction:.2%}; "
+                    f"quarantine {out['quarantine_uri']}",
+                )
+            )
+    if not rows:
+        return None
+    return JandiMessage(
+        f"[{cfg.pipeline}] rows quarantined within the allowed fraction ({len(rows)} source(s))",
+        "info",
+        [*rows, ("Runbook", f"{cfg.alerts.runbook_url}#row-defects")],
+    )
+
+
+def training_message(cfg: Any, stages: dict[str, Any], run_id: str) -> Any | None:
+    """The team's summary of a training run that changed nothing (a promotion announces
+    itself): verdict, metrics with deltas, why the challenger lost, the report."""
+    from r2p_jandi import JandiMessage
+
+    from r2p import storage
+
+    ev = (stages.get("evaluate") or {}).get("outputs")
+    pr = (stages.get("promote") or {}).get("outputs") or {}
+    if not isinstance(ev, dict) or pr.get("promoted"):
+        return None
+    decision = storage.read_json(storage.path(ev["decision_uri"]))
+    return JandiMessage(
+        f"[{cfg.pipeline}] champion kept: {ev['verdict']} ({decision['candidate']['model']}, "
+        f"data to {decision['candidate']['data_end']})",
+        "info" if ev["verdict"] != "not_evaluated" else "warning",
+        [
+            ("Why", ev["reason"]),
+            ("Metrics", metrics_lines(decision)),
+            ("Champion", _version_line(decision)),
+            ("Report", ev["report_uri"]),
+            ("Runbook", f"{cfg.alerts.runbook_url}#challenger-lost"),
+        ],
+    )
+
+
+def _version_line(decision: dict[str, Any]) -> str:
+    champion = decision.get("champion")
+    if not champion:
+        return "none yet"
+    return f"version {champion['registry_version']} stays (data to {champion['data_end']})"
+
+
+def metrics_lines(decision: dict[str, Any]) -> str:
+    """``metric: candidate (delta vs champion [interval])`` per metric."""
+    cand = decision.get("metrics", {}).get("candidate", {})
+    deltas = decision.get("deltas", {}).get("vs_champion", {})
+    lines = []
+    for m, v in sorted(cand.items()):
+        d = deltas.get(m)
+        extra = f" ({d['delta']:+.4f} vs champion [{d['low']:+.4f}, {d['high']:+.4f}])" if d else ""
+        lines.append(f"{m} {v:.4f}{extra}")
+    return "\n".join(lines) or "not evaluated"
