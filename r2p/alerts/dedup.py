@@ -69,7 +69,7 @@ def open_alert(
     except FileNotFoundError:  # resolved between our two reads: a new episode
         return open_alert(scope, key, info, renotify, send, now)
     first = dt.datetime.fromisoformat(previous["first_seen"])
-    window = int((now - first) / renotify)
+    window = int((now - first).total_seconds() // renotify.total_seconds())
     if window < 1:
         _count(base, now)
         return "suppressed"

@@ -341,6 +341,7 @@ def build_freshness_dag(cfgs: list[PipelineConfig]) -> DAG:
             task_decorator(
                 task_id=f"check_{cfg.pipeline}",
                 retries=1,
+                retry_delay=dt.timedelta(seconds=60),
                 on_failure_callback=FailureNotifier(cfg.pipeline),
                 execution_timeout=dt.timedelta(minutes=10),
             )(_freshness_body(cfg.pipeline))()

@@ -235,5 +235,6 @@ def freshness(pipeline: str, context: Any) -> dict:
     from r2p.config import load_pipeline
 
     now = context.get("data_interval_end") or context.get("logical_date")
-    now = now.astimezone(dt.UTC) if now is not None else dt.datetime.now(dt.UTC)
+    # a plain datetime (Airflow hands pendulum objects, whose arithmetic differs)
+    now = dt.datetime.fromtimestamp(now.timestamp(), dt.UTC) if now else dt.datetime.now(dt.UTC)
     return alert_stale(load_pipeline(pipeline), now)

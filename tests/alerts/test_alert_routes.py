@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from r2p import storage
-from r2p.orchestration.dagtest import run_dag_test
+from r2p.orchestration.dagtest import run_dag_test, run_dag_tests
 from r2p.sample.landing import Defect, generate_days
 from tests.alerts.conftest import text_of
 
@@ -72,6 +72,9 @@ def test_batch_defect_alerts_data_engineering_once_then_resolved(churn, routes) 
     assert "1 more failures after the alert" in text_of(msgs[1])
     assert f"run {third.run_id} of churn_data succeeded" in text_of(msgs[1])
     assert routes.others("data_engineering") == []
+    for run in (first, second, third):  # the webhook secret is in no task log
+        log = run.log_file.read_text()
+        assert all(token not in log for token in routes.tokens.values())
 
 
 def test_row_defects_within_the_fraction_are_info_for_data_engineering(
@@ -137,3 +140,42 @@ def test_transient_errors_page_on_call_once_after_the_last_try(
     assert {m["body"].split(": ", 1)[1] for m in msgs} == {f"churn_data.{t} failed" for t in waits}
     assert all("try 2" in text_of(m) and m["connectColor"] == "#9B1B30" for m in msgs)
     assert routes.others("on_call") == []
+    log = run.log_file.read_text()
+    assert all(token not in log for token in routes.tokens.values())
+
+
+def test_a_dead_webhook_never_fails_a_task_nor_leaks_its_url(churn, connect, tmp_path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    secret = "tokdeadbeefdeadbeefdeadbeefdeadbeef"
+    connect(churn.alerts.data_engineering, f"http://127.0.0.1:{port}/webhook/{secret}")
+    generate_days(churn, DAY, 1, entities=40, inject=[Defect("missing_column", "profile", DAY)])
+    run = run_dag_test("churn_data", DAY)
+    log = run.log_file.read_text()
+    assert run.task_states["ingest_profile"][0] == "failed"  # failed for its own reason ...
+    assert "BatchRejected" in log and "not delivered" in log  # ... and the alert was refused
+    assert secret not in log and f":{port}/webhook" not in log
+
+
+def test_freshness_alerts_once_and_resolves(churn, routes) -> None:
+    generate_days(churn, DAY, 2, entities=30)
+    assert run_dag_test("churn_data", DAY).ok
+    later = DAY + dt.timedelta(days=5)
+    stale = run_dag_test("r2p_freshness", later)
+    assert stale.ok, stale.log_file.read_text()[-3000:]
+    churn_msgs = lambda: [m for m in routes.inbox("data_engineering") if "[churn]" in m["body"]]  # noqa: E731
+    msgs = churn_msgs()
+    assert len(routes.inbox("data_engineering")) > 3  # fleet never loaded: stale too
+    subjects = sorted(m["body"].split("Data stale: ")[1].split(":")[0] for m in msgs)
+    assert subjects == ["labels churn_labels", "source activity", "source profile"]
+    assert all("newest 2026-11-16" in m["body"] for m in msgs)
+    assert routes.others("data_engineering") == []
+    again = run_dag_test("r2p_freshness", later)  # checked again: nothing new to say
+    assert again.ok and len(churn_msgs()) == 3  # once, not hourly
+    assert run_dag_tests("churn_data", [DAY + dt.timedelta(days=1)])[0].ok
+    # fresh again relative to the next check: the day after the newest partition
+    fresh = run_dag_test("r2p_freshness", DAY + dt.timedelta(days=1))
+    assert fresh.ok
+    resolved = [m for m in churn_msgs() if "resolved" in m["body"]]
+    assert len(resolved) == 3 and all("is fresh again (2026-11-17)" in m["body"] for m in resolved)

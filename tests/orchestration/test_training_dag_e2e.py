@@ -54,6 +54,7 @@ def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
             )
         },
         "promote": "success" if verdict == "promote" else "skipped",
+        "notify": "success",
     }
     from r2p import storage
     from r2p.promotion import record

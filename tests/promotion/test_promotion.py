@@ -280,3 +280,19 @@ def test_a_model_the_server_cannot_load_is_never_published(world_copy) -> None:
     assert registry.aliases("churn") == {"champion": 2, "previous_champion": 1}
     builds = list((world_copy.home / "serving" / ".builds" / "churn").iterdir())
     assert all(not b.name.startswith("3-") for b in builds)  # the failed build was removed
+
+
+def test_rollback_tells_the_team_channel(world_copy, jandi_server, connect) -> None:
+    from tests.plugins.jandi_server import new_token
+
+    token = new_token()
+    connect(world_copy.cfg.alerts.team, jandi_server.url(token))
+    p.rollback(world_copy.cfg, reason="v2 doubles false alarms", who="alice")
+    (req,) = jandi_server.requests
+    assert req.path == f"/webhook/{token}" and req.headers["Accept"].endswith("jandi-v2+json")
+    msg = req.json
+    assert msg["body"].startswith("[churn] champion rolled back: version 1")
+    sections = {i["title"]: i["description"] for i in msg["connectInfo"]}
+    assert sections["Why"].startswith("v2 doubles false alarms (by alice")
+    assert "version 2 is now previous_champion" in sections["Before"]
+    assert sections["Roll back"] == "r2p promotion rollback churn --reason '...'"
