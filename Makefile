@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_trainers.py | tee $(BENCH_OUT)/trainers.json
 	$(BIN)/python benchmarks/bench_export.py | tee $(BENCH_OUT)/export.json
 	$(BIN)/python benchmarks/bench_evaluation.py | tee $(BENCH_OUT)/evaluation.json
+	$(BIN)/python benchmarks/bench_alerts.py | tee $(BENCH_OUT)/alerts.json
 
 lint: venv
 	$(BIN)/ruff check .
