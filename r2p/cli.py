@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     show_run = runs_sub.add_parser("show", help="a run's manifest (stage records)")
     show_run.add_argument("pipeline")
     show_run.add_argument("run_id")
+    listing = runs_sub.add_parser(
+        "list", help="recent runs: per-stage wall time, CPU time and peak memory"
+    )
+    listing.add_argument("pipeline")
+    listing.add_argument("--last", type=_positive, default=10)
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
     cmp = runs_sub.add_parser("compare", help="the newest MLflow training runs as a table")
     cmp.add_argument("pipeline")
     cmp.add_argument("--last", type=_positive, default=5)
@@ -202,6 +208,13 @@ def _cmd_training_set(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        from r2p.config import load_pipeline
+        from r2p.runs_overview import recent_runs, table
+
+        runs = recent_runs(load_pipeline(args.pipeline).pipeline, args.last)
+        print(json.dumps(runs, indent=2) if args.json else table(runs))
+        return 0
     if args.action == "compare":
         from r2p.config import load_pipeline
         from r2p.training.compare_table import table

@@ -86,3 +86,32 @@ def test_unsafe_run_ids_make_safe_file_names(home: Path) -> None:
     log_path = Path(run_log_path(run))
     assert log_path.parent == home / "logs" / "runs" / "churn" and log_path.exists()
     assert "/" not in run.safe_id
+
+
+def test_runs_at_a_glance_lists_newest_first_with_stage_figures(home: Path, capsys) -> None:
+    import time
+
+    from r2p.cli import main
+    from r2p.runs_overview import recent_runs
+
+    run_stage(RunInfo("churn", "scheduled__1"), "ingest_profile", lambda: {"rows": 3})
+    time.sleep(0.01)
+    run_stage(RunInfo("churn", "scheduled__2"), "ingest_profile", lambda: sum(range(10**6)))
+    with pytest.raises(ValueError):
+        run_stage(RunInfo("churn", "scheduled__2"), "validate", _boom)
+    runs = recent_runs("churn")
+    assert [r["run_id"] for r in runs] == ["scheduled__2", "scheduled__1"]
+    assert runs[0]["status"] == "failed" and runs[1]["status"] == "success"
+    stages = {s["stage"]: s for s in runs[0]["stages"]}
+    assert (
+        stages["validate"]["error"] == "ValueError" and stages["ingest_profile"]["cpu_seconds"] > 0
+    )
+    assert stages["ingest_profile"]["peak_rss_mb"] > 10
+    assert main(["runs", "list", "churn", "--last", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "scheduled__2" in out and "scheduled__1" not in out and "peak" in out and "MB" in out
+    assert main(["runs", "list", "fleet"]) == 0 and "no runs recorded" in capsys.readouterr().out
+
+
+def _boom() -> None:
+    raise ValueError("boom")

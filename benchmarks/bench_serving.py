@@ -1,0 +1,295 @@
+"""Load test of the model server on loopback: REST (aiohttp) and gRPC (grpc.aio) clients.
+
+Trains the churn model cheaply and publishes it (or takes ``--serving-dir``), starts
+``python -m r2p.serving`` as a subprocess, then measures batch-1 requests at concurrency 1, 4,
+16 and 64 (p50/p95/p99, throughput, errors) beside the in-process ``FrozenModel.predict``
+batch-1 latency (the peer: what the server adds is the difference), then a sustained run at
+the lowest concurrency that reached 1,000 req/s; server CPU and RSS (psutil) at idle and under
+load. Prints JSON.
+
+    .venv/bin/python benchmarks/bench_serving.py [--seconds 5] [--sustain 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+LEVELS = (1, 4, 16, 64)
+TARGET_RPS = 1000
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def publish_model(home: Path) -> Path:
+    """Train and export churn on generated days, publish it as version 1; the serving dir."""
+    os.environ["R2P_HOME"] = str(home)
+    sys.path.insert(0, str(REPO))
+    from r2p.config import load_pipeline
+    from r2p.export.stage import export_stage
+    from r2p.home import serving_dir
+    from r2p.promotion import serving_folder
+    from r2p.training.stage import prototype_stage, retrain_stage
+    from r2p.training_set.build import build_training_set
+    from tests.features.helpers import load_days
+
+    cfg = load_pipeline("churn")
+    load_days(cfg, dt.date(2026, 11, 2), 10, entities=120, materialize=False)
+    dataset = build_training_set(cfg, dt.date(2026, 11, 12), "bench")
+    proto = prototype_stage(cfg, dataset, "bench")
+    model = retrain_stage(cfg, dataset, "bench", proto)
+    export = export_stage(cfg, dataset, "bench", model)
+    serving_folder.switch("churn", serving_folder.stage("churn", 1, export["uri"]))
+    return serving_dir()
+
+
+def request_row(contract: dict[str, Any]) -> dict[str, Any]:
+    """One typical row: numbers, a known-looking and an unseen category, one missing value."""
+    row: dict[str, Any] = {}
+    for i, item in enumerate(contract["inputs"]):
+        if item["dtype"] == "string":
+            row[item["name"]] = "basic" if i % 2 else "never-seen"
+        else:
+            row[item["name"]] = None if i == 3 else float(10 + i)
+    return row
+
+
+def grpc_request(contract: dict[str, Any], row: dict[str, Any]) -> Any:
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "churn"
+    for item in contract["inputs"]:
+        value = row[item["name"]]
+        if item["dtype"] == "string":
+            array = np.array([(value or "").encode()], dtype=object)
+        else:
+            array = np.array([np.nan if value is None else value], dtype=np.float64)
+        request.inputs[item["name"]].CopyFrom(tf.make_tensor_proto(array))
+    return request
+
+
+def summary(latencies: list[float], errors: int, seconds: float) -> dict[str, Any]:
+    """Percentiles in ms, throughput in req/s."""
+    if not latencies:
+        return {"requests": 0, "errors": errors}
+    qs = statistics.quantiles(latencies, n=100, method="inclusive")
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "rps": round(len(latencies) / seconds, 1),
+        "p50_ms": round(qs[49] * 1000, 3),
+        "p95_ms": round(qs[94] * 1000, 3),
+        "p99_ms": round(qs[98] * 1000, 3),
+        "max_ms": round(max(latencies) * 1000, 3),
+    }
+
+
+async def drive(call: Callable[[], Awaitable[bool]], concurrency: int, seconds: float) -> dict:
+    """``concurrency`` workers calling ``call`` back to back for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    end = time.perf_counter() + seconds
+
+    async def worker() -> None:
+        nonlocal errors
+        while time.perf_counter() < end:
+            t0 = time.perf_counter()
+            try:
+                ok = await call()
+            except Exception:
+                ok = False
+            if ok:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return summary(latencies, errors, time.perf_counter() - t0)
+
+
+class ServerUsage:
+    """CPU (percent of one core, averaged over a phase) and RSS of the server process."""
+
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.proc = psutil.Process(pid)
+
+    def start(self) -> None:
+        self.proc.cpu_percent(None)
+
+    def read(self) -> dict[str, float]:
+        return {
+            "cpu_percent": round(self.proc.cpu_percent(None), 1),
+            "rss_mb": round(self.proc.memory_info().rss / 2**20, 1),
+        }
+
+
+async def measure(args: argparse.Namespace, http: str, target: str, pid: int, row: dict, req):
+    import aiohttp
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    usage = ServerUsage(pid)
+    usage.start()
+    await asyncio.sleep(2)
+    out: dict[str, Any] = {"server_idle": usage.read(), "rest": {}, "grpc": {}}
+    body = json.dumps({"instances": [row]}).encode()
+    headers = {"Content-Type": "application/json"}
+    url = f"{http}/v1/models/churn:predict"
+    connector = aiohttp.TCPConnector(limit=0)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        grpc.aio.insecure_channel(target) as channel,
+    ):
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+
+        async def rest() -> bool:
+            async with session.post(url, data=body, headers=headers) as r:
+                await r.read()
+                return r.status == 200
+
+        async def rpc() -> bool:
+            await stub.Predict(req, timeout=5)
+            return True
+
+        for name, call in (("rest", rest), ("grpc", rpc)):
+            await drive(call, 4, 1.0)  # warm connections
+            for level in LEVELS:
+                usage.start()
+                result = await drive(call, level, args.seconds)
+                out[name][f"c{level}"] = {**result, "server": usage.read()}
+        out["sustained"] = await sustain(args, out, {"rest": rest, "grpc": rpc}, usage)
+    return out
+
+
+async def sustain(args, out: dict, calls: dict, usage: ServerUsage) -> dict:
+    """The sustained run: REST at the lowest concurrency that reached the target (else the
+    fastest level of either protocol)."""
+    levels = [
+        (name, level)
+        for name in ("rest", "grpc")
+        for level in LEVELS
+        if out[name][f"c{level}"].get("rps", 0) >= TARGET_RPS
+    ]
+    if not levels:
+        best = max(
+            ((n, lv) for n in ("rest", "grpc") for lv in LEVELS),
+            key=lambda k: out[k[0]][f"c{k[1]}"].get("rps", 0),
+        )
+        levels = [best]
+    name, level = levels[0]
+    usage.start()
+    result = await drive(calls[name], level, args.sustain)
+    return {"protocol": name, "concurrency": level, **result, "server": usage.read()}
+
+
+def peer_latency(folder: Path, row: dict, repeat: int = 2000) -> dict[str, float]:
+    """In-process ``FrozenModel.predict`` batch-1 latency (ms), in this process."""
+    from r2p.serving.loader import FrozenModel
+
+    model = FrozenModel.load(folder)
+    columns = {k: [v] for k, v in row.items()}
+    for _ in range(100):
+        model.predict(columns)
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        model.predict(columns)
+        times.append(time.perf_counter() - t0)
+    return summary(times, 0, sum(times)) | {"rps": round(repeat / sum(times), 1)}
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not become ready")
+
+
+def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    serving = args.serving_dir or publish_model(tmp / "home")
+    folder = next(p for p in (serving / "churn").iterdir() if p.name.isdigit())
+    contract = json.loads((folder / "contract.json").read_text())
+    row = request_row(contract)
+    http_port, grpc_port = _free_port(), _free_port()
+    cmd = [sys.executable, "-m", "r2p.serving", "--model", "churn", "--serving-dir", str(serving)]
+    cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
+    try:
+        url = f"http://127.0.0.1:{http_port}"
+        wait_ready(url, proc)
+        peer = peer_latency(folder, row)
+        req = grpc_request(contract, row)
+        import uvloop
+
+        report = uvloop.run(measure(args, url, f"127.0.0.1:{grpc_port}", proc.pid, row, req))
+    finally:
+        proc.terminate()
+        code = proc.wait(timeout=30)
+        log.close()
+    low = {name: report[name]["c1"].get("p50_ms") for name in ("rest", "grpc")}
+    sustained = report["sustained"]
+    return {
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+        "seconds_per_level": args.seconds,
+        "peer_inprocess_frozen_predict_batch1": peer,
+        **report,
+        "server_exit_code_after_sigterm": code,
+        "targets": {
+            "rest_p50_le_2ms_at_c1": (low["rest"] or 99) <= 2.0,
+            "grpc_p50_le_1_5ms_at_c1": (low["grpc"] or 99) <= 1.5,
+            "sustained_ge_1000rps_0_errors": sustained.get("rps", 0) >= TARGET_RPS
+            and sustained["errors"] == 0,
+        },
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
+    parser.add_argument("--sustain", type=float, default=60.0, help="the sustained run")
+    parser.add_argument("--serving-dir", type=Path, help="serve this folder (no training)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import quiet
+
+    quiet()
+    with tempfile.TemporaryDirectory(prefix="r2p-bench-") as tmp:
+        print(json.dumps(run(args, Path(tmp)), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

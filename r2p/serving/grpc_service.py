@@ -1,0 +1,220 @@
+"""TF Serving's gRPC ``PredictionService`` (``Predict``, ``GetModelMetadata``) for the served
+model, on the generated servicer base class.
+
+``Predict`` takes one 1-D tensor per feature (numbers for numeric features, strings for text)
+and answers ``probabilities`` only: the frozen graph the server runs has no ``logits`` fetch,
+so the metadata lists ``probabilities`` as the one output. Another model name or version is
+NOT_FOUND, input the model cannot take INVALID_ARGUMENT, no model loaded yet UNAVAILABLE, an
+inference over the time limit DEADLINE_EXCEEDED. (The standard gRPC health service needs
+``grpcio-health-checking``, which is not installed: readiness is HTTP ``/readyz``.)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import numpy as np
+from tensorflow_serving.apis import (
+    get_model_metadata_pb2,
+    predict_pb2,
+    prediction_service_pb2_grpc,
+)
+
+from r2p.serving.registry import BadInput, Served
+
+if TYPE_CHECKING:
+    from r2p.serving.server import Runtime
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+SIGNATURE = "serving_default"
+DTYPES = {"float64": "DT_DOUBLE", "float32": "DT_FLOAT", "string": "DT_STRING"}
+
+
+class Abort(Exception):
+    """End the RPC with ``code`` and ``message``."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def signature_def_map(contract: dict[str, Any]) -> get_model_metadata_pb2.SignatureDefMap:
+    """The ``serving_default`` signature as TF Serving describes it, from the contract."""
+    from tensorflow.core.framework import tensor_shape_pb2, types_pb2
+    from tensorflow.core.protobuf import meta_graph_pb2
+
+    def info(item: dict[str, Any]) -> meta_graph_pb2.TensorInfo:
+        dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=d or -1) for d in item["shape"]]
+        return meta_graph_pb2.TensorInfo(
+            name=item["tensor"],
+            dtype=types_pb2.DataType.Value(DTYPES[item["dtype"]]),
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims),
+        )
+
+    sig = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
+    for item in contract["inputs"]:
+        sig.inputs[item["name"]].CopyFrom(info(item))
+    for item in contract["outputs"]:
+        if item["name"] == "probabilities":
+            sig.outputs[item["name"]].CopyFrom(info(item))
+    out = get_model_metadata_pb2.SignatureDefMap()
+    out.signature_def[SIGNATURE].CopyFrom(sig)
+    return out
+
+
+# Plain 1-D encodings decoded directly (most clients send these); anything else goes through
+# tf.make_ndarray. The direct path saves ~0.15 ms per batch-1 request of 13 features.
+_DIRECT = {1: ("float_val", "<f4"), 2: ("double_val", "<f8"), 3: ("int_val", "<i4"),
+           9: ("int64_val", "<i8")}  # fmt: skip
+_STRING = 7
+
+
+def _array(proto: Any) -> np.ndarray:
+    import tensorflow as tf
+
+    dims = proto.tensor_shape.dim
+    if len(dims) == 1 and not proto.tensor_shape.unknown_rank:
+        n = dims[0].size
+        if proto.dtype == _STRING and len(proto.string_val) == n:
+            return np.array(proto.string_val, dtype=object)
+        field, dtype = _DIRECT.get(proto.dtype, (None, None))
+        if field and proto.tensor_content and len(proto.tensor_content) == n * int(dtype[-1]):
+            return np.frombuffer(proto.tensor_content, dtype=dtype)
+        if field and not proto.tensor_content and len(getattr(proto, field)) == n:
+            return np.array(getattr(proto, field), dtype=dtype)
+    return tf.make_ndarray(proto)
+
+
+def columns_from(served: Served, inputs: Any) -> dict[str, list]:
+    """Columns (feature -> values) from the request's TensorProtos; BadInput if a tensor is
+    malformed, not 1-D, or of the wrong kind for its feature."""
+    kinds = {item["name"]: item["dtype"] for item in served.contract["inputs"]}
+    columns: dict[str, list] = {}
+    for name, proto in inputs.items():
+        try:
+            array = _array(proto)
+        except Exception as exc:  # a TensorProto whose content does not match its shape/dtype
+            raise BadInput(f"{name}: unreadable tensor ({type(exc).__name__})") from None
+        if array.ndim != 1:
+            raise BadInput(f"{name}: expected a 1-D tensor, got shape {list(array.shape)}")
+        if kinds.get(name) == "string":
+            if array.dtype != object:
+                raise BadInput(f"{name}: expected a string tensor, got {array.dtype}")
+            try:
+                columns[name] = [v.decode() for v in array]
+            except UnicodeDecodeError:
+                raise BadInput(f"{name}: strings must be UTF-8") from None
+        elif array.dtype.kind in "fiu":
+            columns[name] = array.astype("float64").tolist()
+        else:
+            raise BadInput(f"{name}: expected a numeric tensor, got {array.dtype}")
+    return columns
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    """``Predict`` and ``GetModelMetadata`` on the registry's current snapshot."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.name = runtime.options.model
+
+    def _served(self, spec: Any) -> Served:
+        if spec.name != self.name:
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"model {spec.name!r:.80} is not served here")
+        served = self.runtime.registry.current
+        if served is None:
+            raise Abort(grpc.StatusCode.UNAVAILABLE, f"model {self.name!r} is not loaded yet")
+        if spec.HasField("version") and spec.version.value != served.version:
+            raise Abort(grpc.StatusCode.NOT_FOUND, f"version {spec.version.value} is not served")
+        if spec.version_label:
+            raise Abort(grpc.StatusCode.NOT_FOUND, "version labels are not served")
+        if spec.signature_name not in ("", SIGNATURE):
+            raise Abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"unknown signature {spec.signature_name}"
+            )
+        return served
+
+    @asynccontextmanager
+    async def _observe(
+        self, endpoint: str, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[None]:
+        metrics = self.runtime.metrics
+        t0, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
+        metrics.in_flight.inc()
+        try:
+            yield
+        except BadInput as exc:
+            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+        except Abort as exc:
+            code, message = exc.code, exc.message
+        except TimeoutError:
+            code = grpc.StatusCode.DEADLINE_EXCEEDED
+            message = f"inference took over {self.runtime.options.timeout_seconds}s"
+        finally:
+            metrics.in_flight.dec()
+            metrics.observe("grpc", endpoint, code.name, time.perf_counter() - t0)
+        if code != grpc.StatusCode.OK:
+            await context.abort(code, message)
+
+    async def Predict(
+        self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
+    ) -> predict_pb2.PredictResponse:
+        """Class probabilities for the request's feature tensors."""
+        import tensorflow as tf
+
+        async with self._observe("Predict", context):
+            served = self._served(request.model_spec)
+            columns = columns_from(served, request.inputs)
+            rows = served.check(columns, self.runtime.options.max_instances)
+            proba = await self.runtime.infer(served, columns, rows)
+            response = predict_pb2.PredictResponse()
+            response.model_spec.name = self.name
+            response.model_spec.version.value = served.version
+            response.model_spec.signature_name = SIGNATURE
+            response.outputs["probabilities"].CopyFrom(tf.make_tensor_proto(proba))
+            return response
+        raise AssertionError("unreachable: _observe aborted the call")
+
+    async def GetModelMetadata(
+        self,
+        request: get_model_metadata_pb2.GetModelMetadataRequest,
+        context: grpc.aio.ServicerContext,
+    ) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        """The ``serving_default`` signature (``metadata_field`` must ask for signature_def)."""
+        async with self._observe("GetModelMetadata", context):
+            served = self._served(request.model_spec)
+            if list(request.metadata_field) != ["signature_def"]:
+                raise BadInput("metadata_field must be ['signature_def']")
+            response = get_model_metadata_pb2.GetModelMetadataResponse()
+            response.model_spec.name = self.name
+            response.model_spec.version.value = served.version
+            response.metadata["signature_def"].Pack(signature_def_map(served.contract))
+            return response
+        raise AssertionError("unreachable: _observe aborted the call")
+
+
+def create_server(runtime: Runtime) -> grpc.aio.Server:
+    """An asyncio gRPC server (on the running loop, beside uvicorn) bound to the runtime's
+    gRPC port, not started; OSError if it cannot bind."""
+    opts = runtime.options
+    server = grpc.aio.server(
+        options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", opts.max_body_bytes),
+        ],
+    )
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(runtime), server
+    )
+    try:
+        port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
+    except RuntimeError as exc:
+        raise OSError(f"cannot bind gRPC to {opts.host}:{opts.grpc_port}: {exc}") from None
+    if port == 0:
+        raise OSError(f"cannot bind gRPC to {opts.host}:{opts.grpc_port}")
+    return server

@@ -1,0 +1,241 @@
+"""The model server process: REST (uvicorn) and gRPC in one process around one registry.
+
+On SIGTERM (or SIGINT) the server drains: ``/readyz`` answers 503 at once, requests are still
+answered for ``drain_seconds`` (HTTP responses carry ``Connection: close`` so clients move to
+other replicas), then both servers stop accepting, in-flight requests finish (at most
+``grace_seconds``) and the process exits 0. A second SIGINT stops at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Generator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from r2p.serving.metrics import Metrics
+from r2p.serving.registry import ModelRegistry, Served
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the server runs (the command line's options)."""
+
+    model: str
+    serving_dir: Path
+    host: str = "127.0.0.1"
+    http_port: int = 8501
+    grpc_port: int = 8500
+    saved_model: bool = False
+    poll_seconds: float = 1.0
+    drain_seconds: float = 2.0
+    grace_seconds: float = 5.0
+    timeout_seconds: float = 2.0
+    max_instances: int = 1000
+    max_body_bytes: int = 1 << 20
+    workers: int = 2
+    max_batch_rows: int = 256
+
+
+@dataclass
+class _Job:
+    served: Served
+    columns: dict[str, list]
+    rows: int
+    future: Future
+
+
+class Batcher:
+    """Inference threads that merge the requests queued at the same moment into one batch per
+    served version: under load one ``session.run`` answers many requests; a lone request waits
+    for nothing. Each answer is its own rows of the batch, from the version it was checked
+    against."""
+
+    def __init__(self, threads: int, max_rows: int) -> None:
+        self.max_rows = max_rows
+        self.queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"infer-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, served: Served, columns: dict[str, list], rows: int) -> Future:
+        """A future of the probabilities for ``rows`` rows of ``columns``."""
+        future: Future = Future()
+        self.queue.put(_Job(served, columns, rows, future))
+        return future
+
+    def stop(self) -> None:
+        """Let the threads end once the queue is empty."""
+        for _ in self.threads:
+            self.queue.put(None)
+
+    def _run(self) -> None:
+        while (job := self.queue.get()) is not None:
+            jobs, rows = [job], job.rows
+            while rows < self.max_rows:
+                try:
+                    more = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self.queue.put(None)  # the stop is for this thread or another one
+                    break
+                jobs.append(more)
+                rows += more.rows
+            for served in {id(j.served): j.served for j in jobs}.values():
+                self._answer(served, [j for j in jobs if j.served is served])
+
+    @staticmethod
+    def _answer(served: Served, jobs: list[_Job]) -> None:
+        jobs = [j for j in jobs if j.future.set_running_or_notify_cancel()]  # not timed out
+        if not jobs:
+            return
+        try:
+            if len(jobs) == 1:
+                jobs[0].future.set_result(served.predict(jobs[0].columns))
+                return
+            merged = {name: [v for j in jobs for v in j.columns[name]] for name in jobs[0].columns}
+            proba = served.predict(merged)
+        except Exception as exc:  # the model failed: every request of the batch is told
+            for j in jobs:
+                if not j.future.done():
+                    j.future.set_exception(exc)
+            return
+        start = 0
+        for j in jobs:
+            j.future.set_result(proba[start : start + j.rows])
+            start += j.rows
+
+
+class Runtime:
+    """What both protocols share: the registry, metrics, the inference pool and drain state."""
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.metrics = Metrics(options.model)
+        self.registry = ModelRegistry(
+            options.model,
+            options.serving_dir,
+            saved_model=options.saved_model,
+            poll_seconds=options.poll_seconds,
+            on_reload=self.metrics.on_reload,
+        )
+        self.batcher = Batcher(options.workers, options.max_batch_rows)
+        self.draining = False
+
+    @property
+    def ready(self) -> bool:
+        """A model is loaded and warmed and the server is not draining."""
+        return self.registry.current is not None and not self.draining
+
+    async def infer(self, served: Served, columns: dict[str, list], rows: int) -> np.ndarray:
+        """Probabilities from ``served`` (checked columns); TimeoutError after the limit."""
+        future = asyncio.wrap_future(self.batcher.submit(served, columns, rows))
+        return await asyncio.wait_for(future, self.options.timeout_seconds)
+
+
+def _uvicorn_server(runtime: Runtime):  # -> uvicorn.Server (imported lazily)
+    import uvicorn
+
+    from r2p.serving.rest import create_app
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield  # the drain handles signals; uvicorn's own would re-raise them at exit
+
+    config = uvicorn.Config(
+        create_app(runtime),
+        host=runtime.options.host,
+        port=runtime.options.http_port,
+        http="httptools",
+        loop="none",
+        lifespan="off",
+        access_log=False,  # the app logs each request with its request id
+        log_config=None,
+        timeout_graceful_shutdown=int(max(1, runtime.options.grace_seconds)),
+        backlog=1024,
+    )
+    return Server(config)
+
+
+async def serve(options: Options) -> int:
+    """Run both servers until a signal has drained them; the exit code."""
+    from r2p.serving.grpc_service import create_server
+
+    runtime = Runtime(options)
+    http = _uvicorn_server(runtime)
+    grpc_server = create_server(runtime)
+    await grpc_server.start()
+    runtime.registry.start()
+    loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping and sig == signal.SIGINT:  # Ctrl-C twice: stop now
+            stopping[0].cancel()
+            http.force_exit = http.should_exit = True
+            return
+        if stopping:
+            log.info("%s: already draining", sig.name)
+            return
+        log.info("%s: draining for %.1fs", sig.name, options.drain_seconds)
+        runtime.draining = True
+        runtime.metrics.ready.set(0)
+        stopping.append(loop.create_task(_drain(runtime, http, grpc_server)))
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig)
+    log.info(
+        "serving %s: http %s:%d, grpc %s:%d",
+        options.model,
+        options.host,
+        options.http_port,
+        options.host,
+        options.grpc_port,
+    )
+    try:
+        try:
+            await http.serve()
+        except SystemExit:  # uvicorn's exit on a startup failure (it logged why)
+            return 1
+        if not http.started:
+            return 1
+        if stopping:
+            with contextlib.suppress(asyncio.CancelledError):
+                await stopping[0]
+    finally:
+        await grpc_server.stop(0)
+        runtime.registry.stop()
+        runtime.batcher.stop()
+    return 0
+
+
+async def _drain(runtime: Runtime, http, grpc_server) -> None:
+    await asyncio.sleep(runtime.options.drain_seconds)
+    t0 = time.monotonic()
+    http.should_exit = True  # uvicorn closes its socket and waits for in-flight requests
+    await grpc_server.stop(runtime.options.grace_seconds)  # refuses new RPCs at once
+    log.info("drained: grpc stopped after %.2fs", time.monotonic() - t0)
+
+
+def run(options: Options) -> int:
+    """Run the server on uvloop in this thread (the main thread: it owns the signals)."""
+    import uvloop
+
+    assert threading.current_thread() is threading.main_thread()
+    return uvloop.run(serve(options))
