@@ -51,6 +51,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_export.py | tee $(BENCH_OUT)/export.json
 	$(BIN)/python benchmarks/bench_evaluation.py | tee $(BENCH_OUT)/evaluation.json
 	$(BIN)/python benchmarks/bench_alerts.py | tee $(BENCH_OUT)/alerts.json
+	$(BIN)/python benchmarks/bench_serving.py | tee $(BENCH_OUT)/serving.json
 
 lint: venv
 	$(BIN)/ruff check .

@@ -286,8 +286,12 @@ def main() -> int:
     from _common import quiet
 
     quiet()
+    # Libraries print to stdout while the model is trained: keep stdout for the JSON alone.
+    stdout = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     with tempfile.TemporaryDirectory(prefix="r2p-bench-") as tmp:
-        print(json.dumps(run(args, Path(tmp)), indent=2))
+        report = run(args, Path(tmp))
+    print(json.dumps(report, indent=2), file=stdout, flush=True)
     return 0
 
 

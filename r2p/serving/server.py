@@ -1,4 +1,6 @@
-"""The model server process: REST (uvicorn) and gRPC in one process around one registry.
+"""The model server process: REST (uvicorn) and gRPC (grpc.aio) on one event loop, around one
+registry and one batcher (the inference threads, which merge requests queued together into one
+``session.run`` per served version).
 
 On SIGTERM (or SIGINT) the server drains: ``/readyz`` answers 503 at once, requests are still
 answered for ``drain_seconds`` (HTTP responses carry ``Connection: close`` so clients move to
@@ -122,7 +124,7 @@ class Batcher:
 
 
 class Runtime:
-    """What both protocols share: the registry, metrics, the inference pool and drain state."""
+    """What both protocols share: the registry, metrics, the batcher and the drain state."""
 
     def __init__(self, options: Options) -> None:
         self.options = options

@@ -105,3 +105,16 @@ def test_bad_predict(stub, published: Published, case: str, code: grpc.StatusCod
         stub.Predict(request, timeout=10)
     assert err.value.code() == code
     assert err.value.details()
+
+
+def test_grpc_requests_in_metrics(stub, server: Server) -> None:
+    import httpx
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    request = get_model_metadata_pb2.GetModelMetadataRequest()
+    request.model_spec.name = "other"
+    with pytest.raises(grpc.RpcError):
+        stub.GetModelMetadata(request, timeout=10)
+    text = httpx.get(server.url + "/metrics").text
+    labels = 'code="NOT_FOUND",endpoint="GetModelMetadata",protocol="grpc"'
+    assert f"r2p_serving_requests_total{{{labels}}}" in text

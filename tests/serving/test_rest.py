@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serving.conftest import Published, Server, as_columns, sample_rows
+from tests.serving.conftest import Published, Server, as_columns, predict_request, sample_rows
 
 pytestmark = pytest.mark.slow
 PREDICT = "/v1/models/churn:predict"
@@ -141,20 +141,26 @@ def _bad_requests(contract: dict[str, Any]) -> list[tuple[str, bytes, int]]:
     ]
 
 
-def test_bad_requests(server: Server, published: Published) -> None:
-    """Every broken request gets its status and ``{"error": ...}``, never a 500."""
-    results = {}
-    with httpx.Client(base_url=server.url) as client:
-        for case, content, want in _bad_requests(published.contract):
-            headers = {"Content-Type": "application/json"}
-            r = client.post(PREDICT, content=content, headers=headers)
-            is_json = r.headers["content-type"] == "application/json"
-            error = r.json().get("error") if is_json else None
-            results[case] = (r.status_code, want, isinstance(error, str) and bool(error))
-        assert client.get("/healthz").status_code == 200  # the server survived them all
-    wrong = {case: got for case, got in results.items() if got[0] != got[1] or not got[2]}
-    assert not wrong, f"(status, expected, has error text) per case: {wrong}"
-    assert len(results) >= 12
+BAD_CASES = [
+    "malformed-json", "not-utf8", "not-an-object", "neither-key", "both-keys", "empty-instances",
+    "too-many-instances", "missing-feature", "extra-feature", "text-for-number",
+    "number-for-text", "bool-for-number", "nested-value", "infinite-number", "huge-int",
+    "lone-surrogate", "ragged-columns", "scalar-column", "unknown-signature", "oversized-2MiB",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_request(server: Server, published: Published, case: str) -> None:
+    """A broken request gets its status and ``{"error": ...}``, never a 500."""
+    cases = {name: (content, want) for name, content, want in _bad_requests(published.contract)}
+    assert set(cases) == set(BAD_CASES)
+    content, want = cases[case]
+    headers = {"Content-Type": "application/json"}
+    r = httpx.post(server.url + PREDICT, content=content, headers=headers)
+    assert r.status_code == want, r.text
+    assert r.headers["content-type"] == "application/json"
+    assert isinstance(r.json()["error"], str) and r.json()["error"]
+    assert httpx.get(server.url + "/healthz").status_code == 200  # the server survived it
 
 
 @pytest.mark.parametrize(
@@ -184,7 +190,7 @@ def test_metrics_count_requests(server: Server) -> None:
     assert "r2p_serving_ready 1.0" in text
 
 
-def test_timeout_is_504(start_server) -> None:
+def test_timeout_is_504_and_deadline_exceeded(start_server) -> None:
     srv = start_server("--timeout-seconds", "0.000001")
     srv.wait()
     row = sample_rows_for(srv)
@@ -192,6 +198,16 @@ def test_timeout_is_504(start_server) -> None:
     assert r.status_code == 504
     assert "inference took over" in r.json()["error"]
     assert httpx.get(srv.url + "/readyz").status_code == 200
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    contract = json.loads(next(Path(srv.serving_dir, "churn").glob("*/contract.json")).read_text())
+    request = predict_request(contract, as_columns([row]))
+    with grpc.insecure_channel(srv.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Predict(request, timeout=10)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
 
 
 def sample_rows_for(srv: Server) -> dict[str, Any]:
