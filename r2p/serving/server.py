@@ -21,6 +21,7 @@ from collections.abc import Generator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -134,10 +135,25 @@ class Runtime:
             options.serving_dir,
             saved_model=options.saved_model,
             poll_seconds=options.poll_seconds,
-            on_reload=self.metrics.on_reload,
+            on_reload=self._on_reload,
         )
         self.batcher = Batcher(options.workers, options.max_batch_rows)
         self.draining = False
+
+    def _on_reload(self, event: Any) -> None:
+        """Metrics for every load attempt; on-call hears of a failed one (in the background:
+        the watcher goes on, the old version keeps serving)."""
+        self.metrics.on_reload(event)
+        if not event.ok:
+            from r2p.alerts.serving import reload_failed
+
+            current = getattr(getattr(self, "registry", None), "current", None)
+            served = current.version if current is not None else None
+            threading.Thread(
+                target=reload_failed,
+                args=(self.options.model, event.version, event.error or "", served),
+                daemon=True,
+            ).start()
 
     @property
     def ready(self) -> bool:

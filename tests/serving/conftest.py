@@ -103,6 +103,7 @@ class Server:
 
     def __init__(self, serving_dir: Path, home: Path, *args: str) -> None:
         self.serving_dir = serving_dir
+        self.home = home
         self.http_port, self.grpc_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.grpc_target = f"127.0.0.1:{self.grpc_port}"
