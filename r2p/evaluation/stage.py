@@ -162,34 +162,18 @@ def evaluate(
     metric = imp.metric
     checks.append(g.trigger_check(trigger))
     checks += g.metric_checks(gates, point["candidate"], point.get("champion"))
-    vs_base = decision["deltas"]["vs_baseline"][metric]
+    vs_base = _improvement_ci(decision["deltas"]["vs_baseline"][metric])
     checks.append(
-        g.baseline_check(
-            gates,
-            point["candidate"][metric],
-            point["baseline"][metric],
-            {
-                "low": vs_base["improvement_low"],
-                "high": vs_base["improvement_high"],
-                "lower_bound": vs_base["improvement_lower_bound"],
-            },
-        )
+        g.baseline_check(gates, point["candidate"][metric], point["baseline"][metric], vs_base)
     )
     if champion:
         decision["deltas"]["vs_champion"] = _deltas(
             shown, boot, point, "candidate", "champion", conf
         )
-        d = decision["deltas"]["vs_champion"][metric]
+        vs_champ = _improvement_ci(decision["deltas"]["vs_champion"][metric])
         checks.append(
             g.improvement_check(
-                gates,
-                point["candidate"][metric],
-                point["champion"][metric],
-                {
-                    "low": d["improvement_low"],
-                    "high": d["improvement_high"],
-                    "lower_bound": d["improvement_lower_bound"],
-                },
+                gates, point["candidate"][metric], point["champion"][metric], vs_champ
             )
         )
     else:
@@ -202,6 +186,15 @@ def evaluate(
     }
     decision["per_class"] = figures["per_class"]
     return _finish(decision, checks, start, boot.seconds), figures
+
+
+def _improvement_ci(delta: dict[str, Any]) -> dict[str, float]:
+    """The improvement's interval and one-sided lower bound, as the gates read them."""
+    return {
+        "low": delta["improvement_low"],
+        "high": delta["improvement_high"],
+        "lower_bound": delta["improvement_lower_bound"],
+    }
 
 
 def _predict(pb_probabilities: Any, ref: dict, rows: Any, model_inputs: Any) -> np.ndarray:
