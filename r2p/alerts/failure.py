@@ -2,6 +2,10 @@
 
 Airflow calls ``on_failure_callback`` only after a task's last try (earlier tries call
 ``on_retry_callback``, which r2p leaves silent), so a retried transient error pages once.
+A callback the scheduler sends for a lost heartbeat has no exception and may come while
+retries remain (apache/airflow#65400): it stays silent then, and on the last try it pages as
+"task killed or heartbeat lost" (:mod:`r2p.alerts.killed`, which also covers a SIGKILL that
+runs no callback at all).
 """
 
 from __future__ import annotations
@@ -24,10 +28,41 @@ class FailureNotifier(BaseNotifier):
         self.pipeline = pipeline
 
     def notify(self, context: Any) -> None:
+        from r2p.alerts import killed
+
         try:
-            alert_failure(self.pipeline, context)
+            ti = context["ti"]
+            if not killed.is_final_try(context):
+                log.info("%s.%s try %s: retries remain; no alert", ti.dag_id, ti.task_id,
+                         ti.try_number)  # fmt: skip
+                return
+            if isinstance(context.get("exception"), BaseException):
+                status = alert_failure(self.pipeline, context)
+            else:
+                status = alert_lost(self.pipeline, context)
+            killed.mark_alerted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, status)
         except Exception:  # a notification that fails never fails (or hides) the task
             log.exception("failure alert for %s could not be prepared", self.pipeline)
+
+
+def alert_lost(pipeline: str, context: Any) -> str:
+    """A failure callback without an exception: the scheduler found the task's heartbeat lost
+    (or its executor reported it failed) on its last try; page as a killed task."""
+    from r2p.alerts.killed import attempt, send_killed
+    from r2p.config import load_pipeline
+
+    ti = context["ti"]
+    found = dict(attempt(ti.dag_id, ti.run_id, ti.task_id) or {})
+    found["try"] = ti.try_number
+    found.setdefault("host", getattr(ti, "hostname", None) or "?")
+    found["log_url"] = found.get("log_url") or getattr(ti, "log_url", None)
+    found["reason"] = (
+        "the scheduler reported the task failed without an error from the task itself "
+        "(heartbeat lost: the process was killed, ran out of memory or its host died) "
+        "on its last try"
+    )
+    cfg = load_pipeline(pipeline)
+    return send_killed(cfg, ti.dag_id, ti.run_id, ti.task_id, found, context.get("logical_date"))
 
 
 def facts(pipeline: str, context: Any, runbook: str) -> dict[str, Any]:

@@ -29,6 +29,14 @@ ROW_DEFECTS = Outcome("row_defects", "Rows quarantined", "data_engineering", "in
 GX_FAILED = Outcome("gx_failed", "Validation failed", "data_engineering", "error", "gx-failed")
 DATA_ERROR = Outcome("data_error", "Data problem", "data_engineering", "error", "data-error")
 TASK_FAILED = Outcome("task_failed", "Task failed", "on_call", "critical", "task-failed")
+TASK_KILLED = Outcome(
+    "task_killed", "Task killed or heartbeat lost", "on_call", "critical", "task-killed"
+)
+DEADLINE_MISSED = Outcome(
+    "deadline_missed", "Deadline missed", "on_call", "critical", "deadline-missed"
+)
+IMPORT_ERROR = Outcome("import_error", "DAG import error", "on_call", "critical", "import-error")
+NOT_READY = Outcome("not_ready", "Stack not ready", "on_call", "critical", "readiness")
 PARITY_FAILED = Outcome(
     "parity_failed", "Parity gate failed", "ml_owners", "error", "parity-failed"
 )

@@ -5,7 +5,10 @@ other task succeeded or was skipped, the DAG's open alerts are resolved ("resolv
 alert's route) and the run's summaries go out (rows quarantined within the allowed fraction
 to data engineering; a training run that promoted nothing to the team channel). When a task
 failed, it re-raises, so the run stays failed (a trailing ``all_done`` task would otherwise
-turn a failed run green) without a second alert: the failed task alerted already.
+turn a failed run green) without a second alert: the failed task alerted already, unless its
+process died without running its failure callback (SIGKILL, out of memory): then on-call is
+paged here, once (:mod:`r2p.alerts.killed`). Every task is upstream of this one, so none is
+still retrying when it runs.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
     states = run_states(context)
     failed = sorted(t for t, s in states.items() if s in FAILED)
     if failed:
+        _page_unreported(pipeline, context, states)
         raise RunFailed(
             f"{ti.dag_id} run {ti.run_id} failed at {', '.join(failed)}; the failing task "
             "alerted its route"
@@ -52,6 +56,19 @@ def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
     if kind == "training" and (msg := training_message(cfg, stages, ti.run_id)) is not None:
         sent.append(_send(cfg.alerts.team, msg))
     return {"states": states, "resolved": resolved, "summaries": sent}
+
+
+def _page_unreported(pipeline: str, context: Any, states: dict[str, str]) -> None:
+    from r2p.alerts.killed import alert_unreported
+    from r2p.config import load_pipeline
+
+    try:
+        sent = alert_unreported(load_pipeline(pipeline), context, states)
+    except Exception:  # a notification that fails never changes the run's outcome
+        log.exception("killed-task check of %s failed", pipeline)
+        return
+    if sent:
+        log.warning("tasks that died without reporting: %s", sent)
 
 
 def _send(conn_id: str, message: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from airflow.sdk import (
 from airflow.sdk import task as task_decorator
 
 from r2p.alerts.failure import FailureNotifier
+from r2p.alerts.killed import record_attempt
 from r2p.config.schema import PipelineConfig
 from r2p.orchestration import tasks
 from r2p.orchestration.landing_sensor import LandingSensor
@@ -62,6 +63,7 @@ def default_args(cfg: PipelineConfig, **overrides: Any) -> dict[str, Any]:
         "retry_policy": RETRY_POLICY,
         "execution_timeout": dt.timedelta(hours=2),
         "on_failure_callback": FailureNotifier(cfg.pipeline),
+        "on_execute_callback": record_attempt,  # try and host, for a task killed silently
         **overrides,
     }
 
@@ -75,6 +77,15 @@ def _notify_task(pipeline: str, kind: str) -> Any:
         return finish_run(pipeline, kind, context)
 
     return task_decorator(task_id="notify", trigger_rule="all_done", retries=0)(notify)()
+
+
+def _last(dag: DAG) -> DAG:
+    """Every task upstream of ``notify``: it runs when no task is running or retrying."""
+    notify = dag.get_task("notify")
+    for t in dag.tasks:
+        if t is not notify and t.task_id not in notify.upstream_task_ids:
+            t >> notify
+    return dag
 
 
 def _doc(cfg: PipelineConfig) -> str:
@@ -125,7 +136,7 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
             wait = LandingSensor(task_id=f"wait_{source}", pipeline=pipeline, source=source)
             ingest = task_decorator(task_id=f"ingest_{source}")(_ingest_body(pipeline, source))()
             wait >> ingest >> validate
-    return dag
+    return _last(dag)
 
 
 def _ingest_body(pipeline: str, source: str):
@@ -176,7 +187,7 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         )(data, evaluation)
         check >> proto >> retrain >> exported >> infra >> parity >> evaluation >> promoted
         promoted >> _notify_task(pipeline, "training")
-    return dag
+    return _last(dag)
 
 
 def champion_asset(pipeline: str) -> Asset:

@@ -49,10 +49,13 @@ def test_every_config_has_a_well_formed_data_dag(dagbag: DagBag, cfg) -> None:
         assert task.retries >= 1, task.task_id
         assert isinstance(task.retry_policy, ExceptionRetryPolicy), task.task_id
         assert task.retry_exponential_backoff and task.execution_timeout
+    # every task is upstream of notify: it runs when none is still running or retrying
+    assert dag.task_dict["notify"].upstream_task_ids == set(dag.task_dict) - {"notify"}
     for source in cfg.source_names:
-        assert dag.task_dict[f"wait_{source}"].downstream_task_ids == {f"ingest_{source}"}
-        assert dag.task_dict[f"ingest_{source}"].downstream_task_ids == {"validate"}
-    assert dag.task_dict["validate"].downstream_task_ids == {"materialize"}
+        wait, ingest = dag.task_dict[f"wait_{source}"], dag.task_dict[f"ingest_{source}"]
+        assert wait.downstream_task_ids - {"notify"} == {f"ingest_{source}"}
+        assert ingest.downstream_task_ids - {"notify"} == {"validate"}
+    assert dag.task_dict["validate"].downstream_task_ids - {"notify"} == {"materialize"}
     (outlet,) = dag.task_dict["materialize"].outlets
     assert outlet.name == f"features/{cfg.pipeline}"
 
