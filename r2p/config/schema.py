@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -279,6 +279,15 @@ class Freshness(Strict):
     champion_max_age_days: float = Field(14.0, gt=0)
 
 
+class Deadlines(Strict):
+    """A run still unfinished this many hours after it was queued pages on-call (the DAGs'
+    ``DeadlineAlert``). The data run includes the landing sensor's wait
+    (``landing.deadline_hours``), so its deadline is longer."""
+
+    data_hours: float = Field(12.0, gt=0)
+    training_hours: float = Field(4.0, gt=0)
+
+
 class Alerts(Strict):
     """Alert routes: each names an Airflow connection id; unset connections go to the outbox.
 
@@ -293,6 +302,7 @@ class Alerts(Strict):
     renotify_hours: float = Field(24.0, gt=0)
     runbook_url: str = "docs/runbook.md"  # a URL in production (the repository's page)
     freshness: Freshness = Freshness()
+    deadlines: Deadlines = Deadlines()
 
 
 class Tasks(Strict):
@@ -358,3 +368,84 @@ class PipelineConfig(Strict):
     def feature_columns(self) -> list[Column]:
         """Every feature column, in source order then column order (the model's input order)."""
         return [c for s in self.dataset.sources for c in s.columns]
+
+
+# Deployment settings (DESIGN §7): the same for every pipeline of one deployment, so they live
+# outside PipelineConfig and are read from the environment over these defaults.
+
+
+def _from_env(names: dict[str, str]) -> dict[str, str]:
+    import os
+
+    return {field: os.environ[var] for field, var in names.items() if os.environ.get(var)}
+
+
+class Timeouts(Strict):
+    """Connect and read bounds of every network client (Redis, PostgreSQL, MLflow, S3, REST).
+
+    Environment: ``R2P_CONNECT_TIMEOUT``, ``R2P_READ_TIMEOUT``, ``R2P_STATEMENT_TIMEOUT``,
+    ``R2P_NETWORK_RETRIES``, ``R2P_RETRY_BACKOFF`` (seconds, or a count for retries). A hung
+    dependency fails an operation after at most :meth:`bound` seconds.
+    """
+
+    connect_timeout: float = Field(5.0, gt=0)  # TCP connect (and TLS handshake)
+    read_timeout: float = Field(60.0, gt=0)  # waiting for one reply
+    statement_timeout: float = Field(120.0, gt=0)  # PostgreSQL's server-side statement_timeout
+    network_retries: int = Field(2, ge=0)  # retries of a network error; 0 = one attempt only
+    retry_backoff: float = Field(0.5, ge=0)  # first backoff; doubles per retry
+
+    ENV: ClassVar[dict[str, str]] = {
+        "connect_timeout": "R2P_CONNECT_TIMEOUT",
+        "read_timeout": "R2P_READ_TIMEOUT",
+        "statement_timeout": "R2P_STATEMENT_TIMEOUT",
+        "network_retries": "R2P_NETWORK_RETRIES",
+        "retry_backoff": "R2P_RETRY_BACKOFF",
+    }
+
+    @classmethod
+    def from_env(cls) -> Timeouts:
+        """The defaults above, overridden by the environment variables named in ``ENV``."""
+        return cls(**_from_env(cls.ENV))
+
+    def bound(self) -> float:
+        """The longest one client operation may block on a dependency that never answers:
+        every attempt times out on connect plus read, with the backoffs in between."""
+        attempts = self.network_retries + 1
+        backoffs = sum(self.retry_backoff * 2**i for i in range(self.network_retries))
+        return attempts * (self.connect_timeout + self.read_timeout) + backoffs
+
+
+class Backends(Strict):
+    """Where Feast keeps its registry and online values (MLflow: ``MLFLOW_TRACKING_URI``).
+
+    Unset means the embedded default under ``R2P_HOME`` (file registry, SQLite online store).
+    ``R2P_FEAST_ONLINE_STORE``: ``redis://[:password@]host:port/db[?key_prefix=p]`` (or
+    ``rediss://``); ``R2P_FEAST_REGISTRY``: ``postgresql://user@host:port/database``.
+    """
+
+    feast_online_store: str | None = None
+    feast_registry: str | None = None
+
+    ENV: ClassVar[dict[str, str]] = {
+        "feast_online_store": "R2P_FEAST_ONLINE_STORE",
+        "feast_registry": "R2P_FEAST_REGISTRY",
+    }
+
+    @field_validator("feast_online_store")
+    @classmethod
+    def _online_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v != "sqlite" and not v.startswith(("redis://", "rediss://")):
+            raise ValueError(f"R2P_FEAST_ONLINE_STORE must be sqlite or redis://..., got {v!r}")
+        return v
+
+    @field_validator("feast_registry")
+    @classmethod
+    def _registry_scheme(cls, v: str | None) -> str | None:
+        if v is not None and v != "file" and not v.startswith("postgresql"):
+            raise ValueError(f"R2P_FEAST_REGISTRY must be file or postgresql://..., got {v!r}")
+        return v
+
+    @classmethod
+    def from_env(cls) -> Backends:
+        """The backends the environment selects (see the class docstring)."""
+        return cls(**_from_env(cls.ENV))

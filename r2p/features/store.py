@@ -2,7 +2,8 @@
 
 ``materialize(start, end)`` covers exactly the run's interval (end exclusive: Feast's bound
 is inclusive, so it gets ``end - 1 µs``), never "incremental from the registry's watermark".
-A file lock serialises registry writes of concurrent runs on one machine.
+A file lock serialises registry writes of concurrent runs on one machine (the SQL registry
+on PostgreSQL takes its own transactions).
 """
 
 from __future__ import annotations
@@ -10,22 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import os
 import uuid
 import warnings
-from pathlib import Path
 from typing import Any
 
-import yaml
 from feast import FeatureStore
-from feast.repo_config import RepoConfig
 from filelock import FileLock
 
 from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.features.definitions import feast_objects, view_name
 from r2p.features.paths import source_file
-from r2p.home import REPO_ROOT, home
+from r2p.features.repo_config import REPO, feast_home, repo_config
 from r2p.ingest.contract import due_sources
 from r2p.ingest.schema import source_schema
 from r2p.ingest.stage import DATA, offline_name
@@ -34,28 +31,13 @@ from r2p.intervals import Interval
 log = logging.getLogger(__name__)
 # ibis (under Feast's DuckDB store) calls a DuckDB method DuckDB 2 deprecates, once per read.
 warnings.filterwarnings("ignore", message=r"fetch_arrow_table\(\) is deprecated")
-REPO = REPO_ROOT / "feature_repo"
 EXCLUSIVE = dt.timedelta(microseconds=1)
 
 
-def feast_home() -> Path:
-    """Feast's registry and online store folder under the home (created on use)."""
-    os.environ["R2P_HOME"] = str(home())  # feature_store.yaml reads ${R2P_HOME}
-    path = home() / "feast"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def feature_store(offline_store: str | None = None) -> FeatureStore:
-    """The project's FeatureStore; ``offline_store="file"`` gives Feast's reference reader."""
-    feast_home()
-    if offline_store is None:
-        return FeatureStore(repo_path=str(REPO))
-    raw = yaml.safe_load(os.path.expandvars((REPO / "feature_store.yaml").read_text()))
-    raw["offline_store"] = {"type": offline_store}
-    config = RepoConfig(**raw)
-    config.repo_path = REPO
-    return FeatureStore(config=config, repo_path=str(REPO))
+    """The project's FeatureStore on the backends the environment selects
+    (:mod:`r2p.features.repo_config`); ``offline_store="file"`` gives Feast's reference reader."""
+    return FeatureStore(config=repo_config(offline_store), repo_path=str(REPO))
 
 
 def publish(cfg: PipelineConfig, source: str, ds: dt.date) -> dict[str, Any] | None:

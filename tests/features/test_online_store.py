@@ -1,6 +1,6 @@
 """The online store policy: a backfill never regresses values; a corrected rerun lands.
 
-Parametrised by store so the same tests run against Redis when it is added.
+The very same tests run on SQLite and on Redis (``online_backend``, tests/features/conftest.py).
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from r2p.sample.landing import generate_days
 from tests.features.helpers import load_days, online
 
 D1, D2 = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
-STORES = [pytest.param("sqlite", id="sqlite")]
 
 
 def _profile(cfg, ds) -> dict:
@@ -28,10 +27,13 @@ def _profile(cfg, ds) -> dict:
     return df.loc[1].to_dict()
 
 
-def _feast_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def _feast_cli(*args: str, resolved: bool = False) -> subprocess.CompletedProcess[str]:
+    """Feast's own CLI on feature_repo/ (``resolved``: through ``python -m r2p.features``,
+    which follows the environment's backends)."""
     feast = Path(sys.executable).parent / "feast"
+    command = [sys.executable, "-m", "r2p.features"] if resolved else [str(feast), "-c", str(REPO)]
     return subprocess.run(
-        [str(feast), "-c", str(REPO), *args],
+        [*command, *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -39,8 +41,7 @@ def _feast_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("store_kind", STORES)
-def test_backfill_never_regresses_online_values(churn, store_kind) -> None:
+def test_backfill_never_regresses_online_values(churn, online_backend) -> None:
     load_days(churn, D2, 1)  # the newer day first
     newer = online(feature_store(), churn, [1])
     assert newer["age"] == [_profile(churn, D2)["age"]]
@@ -48,8 +49,7 @@ def test_backfill_never_regresses_online_values(churn, store_kind) -> None:
     assert online(feature_store(), churn, [1]) == newer
 
 
-@pytest.mark.parametrize("store_kind", STORES)
-def test_corrected_rerun_of_an_interval_lands(churn, store_kind) -> None:
+def test_corrected_rerun_of_an_interval_lands(churn, online_backend) -> None:
     load_days(churn, D1, 1)
     before = online(feature_store(), churn, [1])
     load_days(churn, D1, 1, seed=99)  # the producer re-delivers the day, same timestamps
@@ -57,8 +57,7 @@ def test_corrected_rerun_of_an_interval_lands(churn, store_kind) -> None:
     assert after != before and after["age"] == [_profile(churn, D1)["age"]]
 
 
-@pytest.mark.parametrize("store_kind", STORES)
-def test_feast_cli_obeys_the_policy(churn, store_kind) -> None:
+def test_feast_cli_obeys_the_policy(churn, online_backend) -> None:
     load_days(churn, D1, 2)
     newest = online(feature_store(), churn, [1, 2])
     done = _feast_cli(
@@ -69,6 +68,7 @@ def test_feast_cli_obeys_the_policy(churn, store_kind) -> None:
         "churn_profile",
         "-v",
         "churn_activity",
+        resolved=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert online(feature_store(), churn, [1, 2]) == newest  # the CLI backfill did not regress
@@ -102,8 +102,7 @@ def test_materialize_covers_exactly_the_interval(churn) -> None:
     assert online(feature_store(), churn, [1])["age"] == [_profile(churn, D1)["age"]]
 
 
-@pytest.mark.parametrize("store_kind", STORES)
-def test_policy_orders_events_within_one_second(churn, store_kind) -> None:
+def test_policy_orders_events_within_one_second(churn, online_backend) -> None:
     """Feast keeps whole seconds; the policy still orders 12:00:00.300 before 12:00:00.700."""
     import pandas as pd
 
