@@ -1,31 +1,60 @@
 """MLflow tracking: one run per (window, spec, seed, code), reused when it already exists.
 
 Embedded default: SQLite and an artifact folder under ``$R2P_HOME/mlflow``; production sets
-``MLFLOW_TRACKING_URI`` (PostgreSQL). A run carries the resolved config, the feature service,
-the dataset manifest and hash, per-epoch metrics of both frameworks, and the reuse key.
+``MLFLOW_TRACKING_URI``: ``postgresql://...`` (tracking and registry straight on PostgreSQL)
+or ``http://...`` (an MLflow server). Both get the deployment's timeouts
+(``r2p.config.schema.Timeouts``): libpq ``connect_timeout`` and ``statement_timeout`` in the
+URI, or MLflow's ``MLFLOW_HTTP_REQUEST_*`` settings (an explicit environment value wins).
+
+A run carries the resolved config, the feature service, the dataset manifest and hash,
+per-epoch metrics of both frameworks, and the reuse key.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from r2p.config.schema import Timeouts
 from r2p.home import home
 
 REUSE_TAG = "r2p.reuse_key"
 
 
 def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI`` or SQLite under the home."""
+    """``MLFLOW_TRACKING_URI`` (with timeouts added) or SQLite under the home."""
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
-        return uri
+        return with_timeouts(uri)
     folder = home() / "mlflow"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def with_timeouts(uri: str, bounds: Timeouts | None = None) -> str:
+    """``uri`` bounded by the deployment's timeouts: libpq parameters on a PostgreSQL URI
+    (kept when the URI sets them), MLflow's HTTP settings in the environment for a server."""
+    bounds = bounds or Timeouts.from_env()
+    parts = urlsplit(uri)
+    if parts.scheme.startswith("postgresql"):
+        query = dict(parse_qsl(parts.query))
+        query.setdefault("connect_timeout", str(max(2, math.ceil(bounds.connect_timeout))))
+        query.setdefault("options", f"-c statement_timeout={int(bounds.statement_timeout * 1000)}")
+        return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+    if parts.scheme in ("http", "https"):
+        for var, value in {
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": math.ceil(bounds.connect_timeout + bounds.read_timeout),
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": bounds.network_retries,
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": bounds.retry_backoff,
+            "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": 0,
+        }.items():
+            os.environ.setdefault(var, str(value))  # MLflow reads these per request
+    return uri
 
 
 def _client() -> Any:
@@ -47,10 +76,19 @@ def experiment_id(pipeline: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    location = None
-    if "MLFLOW_TRACKING_URI" not in os.environ:
-        location = (home() / "mlflow" / "artifacts").as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    return client.create_experiment(name, artifact_location=artifact_location())
+
+
+def artifact_location() -> str | None:
+    """Where a new experiment keeps its artifacts: ``R2P_MLFLOW_ARTIFACTS``; else the
+    server's choice for an MLflow server, and ``$R2P_HOME/mlflow/artifacts`` for a database
+    store (MLflow's own default there is ``./mlruns`` in whatever the working directory is)."""
+    explicit = os.environ.get("R2P_MLFLOW_ARTIFACTS")
+    if explicit:
+        return explicit
+    if urlsplit(tracking_uri()).scheme in ("http", "https"):
+        return None
+    return (home() / "mlflow" / "artifacts").as_uri()
 
 
 def find_run(pipeline: str, key: str) -> str | None:

@@ -44,6 +44,11 @@ def redis_reachable() -> tuple[bool, str]:
 @pytest.fixture
 def redis_prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Select the Redis online store under a fresh key prefix; delete its keys afterwards."""
+    yield from use_redis(monkeypatch)
+
+
+def use_redis(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The body of the ``redis_prefix`` fixture (other test folders define it from this)."""
     require("Redis", *redis_reachable())
     prefix = f"r2p-test-{uuid.uuid4().hex[:12]}:"
     url = f"redis://127.0.0.1:6379/{REDIS_DB}?key_prefix={prefix}"

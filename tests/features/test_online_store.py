@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from r2p.features.store import REPO, feature_store, materialize_interval
 from r2p.ingest.stage import ingest_source, read_offline
 from r2p.intervals import day_interval
