@@ -52,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--max-body-bytes", type=_positive(int), default=1 << 20)
     p.add_argument("--workers", type=_positive(int), default=2, help="inference threads")
     p.add_argument("--max-batch-rows", type=_positive(int), default=256, help="per session.run")
+    p.add_argument(
+        "--feature-timeout-seconds",
+        type=_positive(float),
+        default=1.0,
+        help="per Feast online read of the entity endpoint (then 504)",
+    )
+    p.add_argument("--feature-threads", type=_positive(int), default=2, help="Feast readers")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--no-access-log", action="store_true")
     args = p.parse_args(argv)
@@ -87,6 +94,8 @@ def parse_args(argv: list[str] | None = None) -> Options:
         max_body_bytes=args.max_body_bytes,
         workers=args.workers,
         max_batch_rows=args.max_batch_rows,
+        feature_timeout_seconds=args.feature_timeout_seconds,
+        feature_threads=args.feature_threads,
     )
 
 

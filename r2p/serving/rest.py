@@ -6,7 +6,8 @@
 Serving puts none in the body. ``GET /v1/models/NAME`` and ``.../metadata`` describe it.
 Errors are ``{"error": "..."}``: 400 for input the model cannot take, 404 for another model or
 version, 413 for a body over the limit, 503 before a model is loaded, 504 on an inference
-timeout. ``/healthz``, ``/readyz`` and ``/metrics`` complete the app.
+timeout. The entity-keyed endpoint (``.../entities:predict``, features from the Feast online
+store) is in ``entities``. ``/healthz``, ``/readyz`` and ``/metrics`` complete the app.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -25,6 +27,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from r2p.serving.entities import EntityEndpoints
 from r2p.serving.registry import BadInput, Served
 
 if TYPE_CHECKING:
@@ -108,20 +111,28 @@ class Handlers:
             raise HTTPError(404, f"version {version!r:.40} of {self.name!r} is not served")
         return served
 
-    async def predict(self, request: Request) -> Response:
-        served = self.served(request)
-        opts = self.runtime.options
-        body = await read_body(request, opts.max_body_bytes)
+    async def json_body(self, request: Request) -> Any:
+        """The request's JSON body: 413 over the size limit, 400 when it is not JSON."""
+        body = await read_body(request, self.runtime.options.max_body_bytes)
         try:
-            payload = json.loads(body)
+            return json.loads(body)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
             raise HTTPError(400, f"malformed JSON: {exc}"[:200]) from None
-        columns, rows_format = columns_from(payload)
-        rows = served.check(columns, opts.max_instances)
+
+    async def infer(self, served: Served, columns: dict[str, list], rows: int) -> np.ndarray:
+        """Probabilities from ``served``; 504 past the inference time limit."""
         try:
-            proba = await self.runtime.infer(served, columns, rows)
+            return await self.runtime.infer(served, columns, rows)
         except TimeoutError:
-            raise HTTPError(504, f"inference took over {opts.timeout_seconds}s") from None
+            limit = self.runtime.options.timeout_seconds
+            raise HTTPError(504, f"inference took over {limit}s") from None
+
+    async def predict(self, request: Request) -> Response:
+        served = self.served(request)
+        payload = await self.json_body(request)
+        columns, rows_format = columns_from(payload)
+        rows = served.check(columns, self.runtime.options.max_instances)
+        proba = await self.infer(served, columns, rows)
         key = "predictions" if rows_format else "outputs"
         return Response(
             json.dumps({key: proba.tolist()}),
@@ -172,6 +183,10 @@ class Handlers:
 
 def endpoint_of(path: str) -> str:
     """A bounded label for a path (unknown model names must not grow the metrics)."""
+    if path.endswith("/entities:predict"):
+        return "entities_predict"
+    if path.endswith("/entities"):
+        return "entities"
     if path.endswith(":predict"):
         return "predict"
     if path.startswith("/v1/models/"):
@@ -231,7 +246,11 @@ class Observe:
 def create_app(runtime: Runtime) -> ASGIApp:
     """The REST app for ``runtime``'s model."""
     h = Handlers(runtime)
+    e = EntityEndpoints(h)
     routes = [
+        Route("/v1/models/{name}/entities:predict", e.predict, methods=["POST"]),
+        Route("/v1/models/{name}/versions/{version}/entities:predict", e.predict, methods=["POST"]),
+        Route("/v1/models/{name}/entities", e.describe, methods=["GET"]),
         Route("/v1/models/{name}:predict", h.predict, methods=["POST"]),
         Route("/v1/models/{name}/versions/{version}:predict", h.predict, methods=["POST"]),
         Route("/v1/models/{name}", h.status, methods=["GET"]),

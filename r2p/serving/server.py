@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from r2p.serving.metrics import Metrics
+from r2p.serving.online_reader import OnlineReader
 from r2p.serving.registry import ModelRegistry, Served
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,8 @@ class Options:
     max_body_bytes: int = 1 << 20
     workers: int = 2
     max_batch_rows: int = 256
+    feature_timeout_seconds: float = 1.0
+    feature_threads: int = 2
 
 
 @dataclass
@@ -130,6 +133,7 @@ class Runtime:
     def __init__(self, options: Options) -> None:
         self.options = options
         self.metrics = Metrics(options.model)
+        self.online = OnlineReader(options.feature_threads, options.feature_timeout_seconds)
         self.registry = ModelRegistry(
             options.model,
             options.serving_dir,
@@ -141,9 +145,12 @@ class Runtime:
         self.draining = False
 
     def _on_reload(self, event: Any) -> None:
-        """Metrics for every load attempt; on-call hears of a failed one (in the background:
-        the watcher goes on, the old version keeps serving)."""
+        """Metrics for every load attempt; a loaded version's feature service is resolved in
+        the background; on-call hears of a failed load (in the background: the watcher goes
+        on, the old version keeps serving)."""
         self.metrics.on_reload(event)
+        if event.ok and self.registry.current is not None:
+            self.online.prepare(self.registry.current)
         if not event.ok:
             from r2p.alerts.serving import reload_failed
 
@@ -240,6 +247,7 @@ async def serve(options: Options) -> int:
         await grpc_server.stop(0)
         runtime.registry.stop()
         runtime.batcher.stop()
+        runtime.online.stop()
     return 0
 
 

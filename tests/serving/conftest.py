@@ -229,3 +229,27 @@ def predict_request(contract: dict[str, Any], columns: dict[str, list], **spec: 
             array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
         request.inputs[name].CopyFrom(tf.make_tensor_proto(array))
     return request
+
+
+@dataclass
+class OnlineDays:
+    """The three days before today, ingested and materialised into the published home's Feast
+    online store (recent, so every feature view is within its TTL now)."""
+
+    first: dt.date
+    last: dt.date
+    fresh: list[int]  # entities with an event on the last day: every view has a fresh value
+
+
+@pytest.fixture(scope="session")
+def online_days(published: Published) -> OnlineDays:
+    import r2p.config
+    from r2p.ingest.stage import read_offline
+    from tests.features.helpers import load_days
+
+    cfg = r2p.config.load_pipeline("churn")
+    last = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    first = last - dt.timedelta(days=2)
+    load_days(cfg, first, 3, entities=120)
+    events = read_offline(cfg, "activity", last).column(cfg.dataset.entity.key).to_pylist()
+    return OnlineDays(first, last, sorted(set(events)))
