@@ -13,6 +13,7 @@ from typing import Any
 from airflow.sdk import (
     DAG,
     Asset,
+    AssetAlias,
     CronDataIntervalTimetable,
     ExceptionRetryPolicy,
     RetryAction,
@@ -23,7 +24,7 @@ from airflow.sdk import task as task_decorator
 from r2p.alerts.failure import FailureNotifier
 from r2p.alerts.killed import record_attempt
 from r2p.config.schema import PipelineConfig
-from r2p.orchestration import tasks
+from r2p.orchestration import pools, tasks
 from r2p.orchestration.landing_sensor import LandingSensor
 
 # Data problems fail at once (tasks turn them into AirflowFailException); among the rest,
@@ -127,9 +128,9 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         validate = task_decorator(task_id="validate", trigger_rule="none_failed_min_one_success")(
             _validate_body(pipeline)
         )()
-        asset = features_asset(pipeline)
-        materialize = task_decorator(task_id="materialize", outlets=[asset])(
-            _materialize_body(pipeline, asset)
+        asset, alias = features_asset(pipeline), features_alias(pipeline)
+        materialize = task_decorator(task_id="materialize", outlets=[alias], pool=pools.FEAST)(
+            _materialize_body(pipeline, asset, alias)
         )()
         validate >> materialize >> _notify_task(pipeline, "data")
         for source in cfg.source_names:
@@ -182,7 +183,7 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
             data, exported
         )
         asset = champion_asset(pipeline)
-        promoted = task_decorator(task_id="promote", outlets=[asset])(
+        promoted = task_decorator(task_id="promote", outlets=[asset], pool=pools.PROMOTION)(
             _promote_body(pipeline, asset)
         )(data, evaluation)
         check >> proto >> retrain >> exported >> infra >> parity >> evaluation >> promoted
@@ -230,7 +231,9 @@ def build_promotion_dag(cfg: PipelineConfig) -> DAG:
             f"and when. Same as `r2p promotion rollback|force|reconcile {pipeline}`.\n"
         ),
     ) as dag:
-        task_decorator(task_id="operate", outlets=[asset])(_operate_body(pipeline, asset))()
+        task_decorator(task_id="operate", outlets=[asset], pool=pools.PROMOTION)(
+            _operate_body(pipeline, asset)
+        )()
     return dag
 
 
@@ -316,9 +319,15 @@ def features_asset(pipeline: str) -> Asset:
     return Asset(name=f"features/{pipeline}", uri=f"r2p://features/{pipeline}")
 
 
-def _materialize_body(pipeline: str, asset: Asset):
+def features_alias(pipeline: str) -> AssetAlias:
+    """What ``materialize`` declares: it adds the ``features/<pipeline>`` event through the
+    alias, so a backfill run that is not the newest can leave it out (one training run)."""
+    return AssetAlias(name=f"features/{pipeline}/published")
+
+
+def _materialize_body(pipeline: str, asset: Asset, alias: AssetAlias):
     def materialize(**context: Any) -> dict:
-        return tasks.materialize(pipeline, context, asset)
+        return tasks.materialize(pipeline, context, asset, alias)
 
     return materialize
 

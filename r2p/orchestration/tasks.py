@@ -6,12 +6,16 @@ without retries; anything else is left to the task's retry policy.
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from r2p.orchestration.context import interval_from_context, run_id_from_context
+
+log = logging.getLogger(__name__)
 
 
 def _run(pipeline: str, stage: str, context: Any, fn: Callable[..., dict], *args: Any) -> dict:
@@ -35,20 +39,45 @@ def ingest(pipeline: str, source: str, context: Any) -> dict:
     return _run(pipeline, f"ingest_{source}", context, ingest_source, source)
 
 
-def materialize(pipeline: str, context: Any, asset: Any) -> dict:
-    """Load the interval into Feast, then describe it on the features asset's event."""
+def materialize(pipeline: str, context: Any, asset: Any, alias: Any) -> dict:
+    """Load the interval into Feast, then describe it on the features asset's event (added
+    through ``alias``, and left out for a backfill run that is not the newest)."""
     from r2p.features.store import materialize_interval
 
     out = _run(pipeline, "materialize", context, materialize_interval)
     dag_run = context.get("dag_run")
     run_type = getattr(dag_run, "run_type", None)
-    context["outlet_events"][asset].extra = {
-        "pipeline": pipeline,
-        "run_id": run_id_from_context(context),
-        "run_type": str(getattr(run_type, "value", run_type)),
-        "interval": out["interval"],
-    }
-    return out
+    run_type = str(getattr(run_type, "value", run_type))
+    publish, why = publish_decision(context, run_type)
+    if publish:
+        extra = {
+            "pipeline": pipeline,
+            "run_id": run_id_from_context(context),
+            "run_type": run_type,
+            "interval": out["interval"],
+        }
+        context["outlet_events"][alias].add(asset, extra=extra)
+    log.info("features/%s event %s: %s", pipeline, "emitted" if publish else "left out", why)
+    return {**out, "published": publish, "published_why": why}
+
+
+NEWER_RUN_DAYS = 60
+
+
+def publish_decision(context: Any, run_type: str) -> tuple[bool, str]:
+    """Whether this data run emits the features event: always, except a backfill run that has
+    a newer run of its DAG (any state, logical dates up to 60 days later). A backfill of N
+    days therefore triggers at most one training run, from its newest day, and none when it
+    reloads days older than what is already loaded."""
+    if run_type != "backfill":
+        return True, f"a {run_type} run"
+    dag_id = context["dag"].dag_id
+    logical = context["logical_date"]
+    later = [logical + dt.timedelta(days=k) for k in range(1, NEWER_RUN_DAYS + 1)]
+    newer = context["ti"].get_dr_count(dag_id=dag_id, logical_dates=later)
+    if newer:
+        return False, f"a backfill run with {newer} newer run(s) of {dag_id}"
+    return True, "the newest backfill run (no newer run)"
 
 
 def trigger_info(context: Any) -> dict:
