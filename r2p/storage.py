@@ -16,9 +16,11 @@ import os
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from airflow.sdk import ObjectStoragePath
 
+from r2p.config.schema import Timeouts
 from r2p.home import storage_conn_id, storage_uri
 
 POINTER = "_CURRENT.json"
@@ -33,7 +35,40 @@ def path(uri: str) -> ObjectStoragePath:
     """
     remote = not uri.startswith("file://")
     conn_id = storage_conn_id() if remote and "@" not in uri.split("/", 3)[2] else None
+    if remote:
+        parts = urlsplit(uri)
+        _bound(parts.scheme, conn_id or parts.netloc.rpartition("@")[0] or None)
     return ObjectStoragePath(uri, conn_id=conn_id)
+
+
+S3 = ("s3", "s3a", "s3n")
+_BOUNDED: set[tuple[str, str]] = set()
+
+
+def _bound(protocol: str, conn_id: str | None) -> None:
+    """Give the connection's S3 filesystem the deployment's timeouts, once per process.
+
+    Airflow builds it from the connection's ``config_kwargs`` (botocore's ``Config``); keys
+    the connection leaves out come from :class:`r2p.config.schema.Timeouts`. Retries happen
+    in botocore only (s3fs's own retry loop is switched off), so a hung endpoint fails after
+    ``network_retries + 1`` attempts of at most ``connect_timeout + read_timeout`` each.
+    """
+    if protocol not in S3 or conn_id is None or (protocol, conn_id) in _BOUNDED:
+        return
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    from airflow.sdk.io import attach, get_fs
+
+    bounds = Timeouts.from_env()
+    given = S3Hook(aws_conn_id=conn_id).conn_config.extra_config.get("config_kwargs", {})
+    defaults = {
+        "connect_timeout": bounds.connect_timeout,
+        "read_timeout": bounds.read_timeout,
+        "retries": {"max_attempts": bounds.network_retries + 1, "mode": "standard"},
+    }
+    fs = get_fs(protocol, conn_id, {k: v for k, v in defaults.items() if k not in given})
+    fs.retries = 1  # one attempt per call at s3fs's level; botocore retries
+    attach(protocol, conn_id).fs = fs  # the store every ObjectStoragePath of conn_id uses
+    _BOUNDED.add((protocol, conn_id))
 
 
 def root() -> ObjectStoragePath:

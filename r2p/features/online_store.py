@@ -32,6 +32,8 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
 from feast.protos.feast.types.Value_pb2 import Value as ValueProto
 from feast.repo_config import RepoConfig
 
+# What Feast hands online_write_batch: (entity key, feature values, event time, created time).
+Rows = list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]]
 POLICY = "an older event time never overwrites a newer one; equal event times overwrite"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -80,7 +82,7 @@ class MonotonicSqliteOnlineStore(SqliteOnlineStore):
         self,
         config: RepoConfig,
         table: FeatureView,
-        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        data: Rows,
         progress: Callable[[int], Any] | None,
     ) -> None:
         if config.online_store.vector_enabled:

@@ -38,7 +38,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from r2p.config.schema import Timeouts
-from r2p.features.online_store import epoch_us
+from r2p.features.online_store import Rows, epoch_us
 
 TYPE = "r2p.features.redis_store.MonotonicRedisOnlineStore"
 CHUNK = 1000  # entities per pipeline round trip
@@ -128,7 +128,7 @@ class MonotonicRedisOnlineStore(RedisOnlineStore):
         self,
         config: RepoConfig,
         table: FeatureView,
-        data: list[tuple[EntityKeyProto, dict[str, ValueProto], datetime, datetime | None]],
+        data: Rows,
         progress: Callable[[int], Any] | None,
     ) -> None:
         store = config.online_store

@@ -14,6 +14,7 @@ import math
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from feast.repo_config import RepoConfig
@@ -22,6 +23,16 @@ from r2p.config.schema import Backends, Timeouts
 from r2p.home import REPO_ROOT, home
 
 REPO = REPO_ROOT / "feature_repo"
+
+
+class RegistryUnavailable(ConnectionError):
+    """Feast's SQL registry could not be reached within its timeouts."""
+
+
+def registry_address(url: str) -> str:
+    """``host:port/database`` of a registry URL (never its credentials)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or 5432}{parts.path}"
 
 
 def feast_home() -> Path:

@@ -22,7 +22,13 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.features.definitions import feast_objects, view_name
 from r2p.features.paths import source_file
-from r2p.features.repo_config import REPO, feast_home, repo_config
+from r2p.features.repo_config import (
+    REPO,
+    RegistryUnavailable,
+    feast_home,
+    registry_address,
+    repo_config,
+)
 from r2p.ingest.contract import due_sources
 from r2p.ingest.schema import source_schema
 from r2p.ingest.stage import DATA, offline_name
@@ -36,8 +42,23 @@ EXCLUSIVE = dt.timedelta(microseconds=1)
 
 def feature_store(offline_store: str | None = None) -> FeatureStore:
     """The project's FeatureStore on the backends the environment selects
-    (:mod:`r2p.features.repo_config`); ``offline_store="file"`` gives Feast's reference reader."""
-    return FeatureStore(config=repo_config(offline_store), repo_path=str(REPO))
+    (:mod:`r2p.features.repo_config`); ``offline_store="file"`` gives Feast's reference reader.
+
+    A SQL registry is connected here, so an unreachable PostgreSQL fails at once, within its
+    ``connect_timeout``, as :class:`RegistryUnavailable` naming the server."""
+    config = repo_config(offline_store)
+    store = FeatureStore(config=config, repo_path=str(REPO))
+    if config.registry.registry_type == "sql":
+        from sqlalchemy.exc import OperationalError
+
+        try:
+            store.registry  # noqa: B018 - Feast creates (and connects) its registry lazily
+        except OperationalError as exc:
+            where = registry_address(config.registry.path)
+            raise RegistryUnavailable(
+                f"Feast SQL registry (PostgreSQL at {where}) is unreachable: {exc.orig or exc}"
+            ) from exc
+    return store
 
 
 def publish(cfg: PipelineConfig, source: str, ds: dt.date) -> dict[str, Any] | None:

@@ -50,7 +50,7 @@ def with_timeouts(uri: str, bounds: Timeouts | None = None) -> str:
         for var, value in {
             "MLFLOW_HTTP_REQUEST_TIMEOUT": math.ceil(bounds.connect_timeout + bounds.read_timeout),
             "MLFLOW_HTTP_REQUEST_MAX_RETRIES": bounds.network_retries,
-            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": bounds.retry_backoff,
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": math.ceil(bounds.retry_backoff),  # an int
             "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": 0,
         }.items():
             os.environ.setdefault(var, str(value))  # MLflow reads these per request

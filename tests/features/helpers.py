@@ -38,3 +38,26 @@ def online(store, cfg: PipelineConfig, entity_ids: list, service: str | None = N
     return store.get_online_features(
         features=store.get_feature_service(service), entity_rows=rows
     ).to_dict()
+
+
+def write_activity(store, events: list[tuple[dt.datetime, int]], customer: int = 7) -> None:
+    """Write ``churn_activity`` rows straight to the online store: one per (event time,
+    pages_viewed), every other feature fixed."""
+    import pandas as pd
+
+    n = len(events)
+    store.write_to_online_store(
+        "churn_activity",
+        pd.DataFrame(
+            {
+                "customer_id": [customer] * n,
+                "event_ts": [pd.Timestamp(ts) for ts, _ in events],
+                "session_minutes": [1.0] * n,
+                "pages_viewed": [pages for _, pages in events],
+                "device": ["tv"] * n,
+                "channel": ["app"] * n,
+                "purchase_amount": [0.0] * n,
+                "error_count": [0] * n,
+            }
+        ),
+    )

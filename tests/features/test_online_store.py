@@ -15,7 +15,7 @@ from r2p.features.store import REPO, feature_store, materialize_interval
 from r2p.ingest.stage import ingest_source, read_offline
 from r2p.intervals import day_interval
 from r2p.sample.landing import generate_days
-from tests.features.helpers import load_days, online
+from tests.features.helpers import load_days, online, write_activity
 
 D1, D2 = dt.date(2026, 11, 16), dt.date(2026, 11, 17)
 
@@ -111,21 +111,7 @@ def test_policy_orders_events_within_one_second(churn, online_backend) -> None:
     base = pd.Timestamp("2026-11-16T12:00:00Z")
 
     def write(offset_ms: int, pages: int) -> None:
-        store.write_to_online_store(
-            "churn_activity",
-            pd.DataFrame(
-                {
-                    "customer_id": [7],
-                    "event_ts": [base + pd.Timedelta(milliseconds=offset_ms)],
-                    "session_minutes": [1.0],
-                    "pages_viewed": [pages],
-                    "device": ["tv"],
-                    "channel": ["app"],
-                    "purchase_amount": [0.0],
-                    "error_count": [0],
-                }
-            ),
-        )
+        write_activity(store, [(base + pd.Timedelta(milliseconds=offset_ms), pages)])
 
     write(700, 1)
     write(300, 2)  # older by 400 ms: must not land

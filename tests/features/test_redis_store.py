@@ -11,29 +11,14 @@ import pytest
 from r2p.config.schema import Timeouts
 from r2p.features.redis_store import connection_string
 from tests.features.conftest import redis_client
+from tests.features.helpers import write_activity
 
 T0 = dt.datetime(2026, 11, 16, 12, tzinfo=dt.UTC)
 
 
 def _write_rows(store, rows: list[tuple[int, int]]) -> None:
     """Write (customer 7, event at T0 + i seconds, pages_viewed = v) for each (i, v)."""
-    import pandas as pd
-
-    store.write_to_online_store(
-        "churn_activity",
-        pd.DataFrame(
-            {
-                "customer_id": [7] * len(rows),
-                "event_ts": [T0 + dt.timedelta(seconds=i) for i, _ in rows],
-                "session_minutes": [1.0] * len(rows),
-                "pages_viewed": [v for _, v in rows],
-                "device": ["tv"] * len(rows),
-                "channel": ["app"] * len(rows),
-                "purchase_amount": [0.0] * len(rows),
-                "error_count": [0] * len(rows),
-            }
-        ),
-    )
+    write_activity(store, [(T0 + dt.timedelta(seconds=i), v) for i, v in rows])
 
 
 @pytest.mark.integration
