@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PIP_VERSION := 25.3
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast test-integration lint format lock clean-home bench
+.PHONY: venv demo test test-fast test-integration lint format lock clean-home bench up down
 
 venv: $(STAMP)
 
@@ -68,6 +68,16 @@ lock:
 	(echo "# Full resolution of the r2p stack (Python 3.11). Regenerate with: make lock"; \
 	 .lockvenv/bin/pip freeze --exclude-editable | grep -v '^r2p') > constraints.txt
 	rm -rf .lockvenv
+
+# The production-shaped stack (Airflow on PostgreSQL, supervised), logs under $R2P_HOME/stack.
+# Settings from R2P_STACK_* (DB_URL, API_PORT, EXECUTOR, ...) or UP_ARGS, e.g.
+# make up UP_ARGS="--executor celery --with-model-server churn"
+UP_ARGS ?=
+up: venv
+	$(BIN)/r2p stack up $(UP_ARGS)
+
+down:
+	$(BIN)/r2p stack down
 
 clean-home:
 	rm -rf .r2p

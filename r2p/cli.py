@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         act.add_argument("--who", help="default: user@host")
         if name == "force":
             act.add_argument("--version", type=_positive, required=True, help="registry version")
+    from r2p.stack.cli import add_parser as add_stack
+
+    add_stack(sub)
     return p
 
 
@@ -294,6 +297,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_training_set(args)
         if args.command == "promotion":
             return _cmd_promotion(args)
+        if args.command == "stack":
+            from r2p.stack.cli import run as run_stack
+
+            return run_stack(args)
         from r2p.demo import run_demo
 
         return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)

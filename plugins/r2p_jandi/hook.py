@@ -113,6 +113,11 @@ class JandiHook(BaseHook):
         with redacting(url) as secrets:
             return self._post(url, data, secrets)
 
+    def is_configured(self) -> bool:
+        """Whether the connection exists and names a webhook (False: messages go to the
+        outbox). Raises :class:`JandiError` when the connection cannot be read."""
+        return self._webhook_url() is not None
+
     def backoff_for(self, failures: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``failures``-th failed attempt."""
         wait = self.backoff * 2 ** (failures - 1) if retry_after is None else retry_after

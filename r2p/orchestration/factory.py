@@ -21,6 +21,7 @@ from airflow.sdk import (
 )
 from airflow.sdk import task as task_decorator
 
+from r2p.alerts.deadline import deadline_hours, deadline_missed
 from r2p.alerts.failure import FailureNotifier
 from r2p.alerts.killed import record_attempt
 from r2p.config.schema import PipelineConfig
@@ -67,6 +68,27 @@ def default_args(cfg: PipelineConfig, **overrides: Any) -> dict[str, Any]:
         "on_execute_callback": record_attempt,  # try and host, for a task killed silently
         **overrides,
     }
+
+
+def deadline(cfg: PipelineConfig, kind: str) -> Any:
+    """On-call hears when a ``kind`` run is unfinished ``alerts.deadlines`` after queued.
+
+    None under ``dag.test()`` (``airflow dags test``, r2p's batch runner): there it has no
+    triggerer to call it, and Airflow 3.3.2's ``dag.test()`` crashes when a run with a
+    deadline succeeds (``DagRun.update_state`` looks the serialized alerts up as ids).
+    """
+    import sys
+
+    from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
+
+    if sys.argv[1:3] == ["dags", "test"] or sys.argv[0].endswith("dagtest_batch.py"):
+        return None
+
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(hours=deadline_hours(cfg, kind)),
+        callback=AsyncCallback(deadline_missed, kwargs={"pipeline": cfg.pipeline, "kind": kind}),
+    )
 
 
 def _notify_task(pipeline: str, kind: str) -> Any:
@@ -122,6 +144,7 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         catchup=False,
         max_active_runs=4,
         default_args=default_args(cfg),
+        deadline=deadline(cfg, "data"),
         tags=["r2p", pipeline, "data"],
         doc_md=_doc(cfg),
     ) as dag:
@@ -165,6 +188,7 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         catchup=False,
         max_active_runs=1,
         default_args=default_args(cfg, execution_timeout=timeout),
+        deadline=deadline(cfg, "training"),
         tags=["r2p", pipeline, "training"],
         doc_md=_training_doc(cfg),
     ) as dag:

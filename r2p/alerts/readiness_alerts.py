@@ -1,0 +1,171 @@
+"""On-call hears what ``r2p ready`` found wrong: once per problem, "resolved" when it passes.
+
+State: the dedup records under the storage root (what every host sees). When the storage
+root is itself failing, a local file ``$R2P_HOME/alerts-local/r2p_readiness.json`` stands in
+(one host runs the cron job), so a broken storage root pages once, not at every run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from r2p.alerts import dedup
+from r2p.alerts.outcomes import IMPORT_ERROR, NOT_READY
+
+SCOPE = "r2p_readiness"
+
+
+class LocalState:
+    """The subset of :mod:`r2p.alerts.dedup` used here, in one local JSON file."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        from r2p.home import home
+
+        self.path = path or home() / "alerts-local" / f"{SCOPE}.json"
+
+    def _load(self) -> dict[str, Any]:
+        return json.loads(self.path.read_text()) if self.path.exists() else {}
+
+    def _save(self, data: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+        tmp.replace(self.path)
+
+    def open_alert(
+        self,
+        scope: str,
+        key: str,
+        info: dict,
+        renotify: dt.timedelta,
+        send: Callable,
+        now: dt.datetime,
+    ) -> str:
+        data = self._load()
+        old = data.get(key)
+        if old and now - dt.datetime.fromisoformat(old["last_sent"]) < renotify:
+            return "suppressed"
+        if not send(1 if old else 0, old):
+            return "failed"
+        first = old["first_seen"] if old else now.isoformat()
+        data[key] = {**info, "key": key, "first_seen": first, "last_sent": now.isoformat()}
+        self._save(data)
+        return "renotified" if old else "sent"
+
+    def open_alerts(self, scope: str) -> list[dict[str, Any]]:
+        return list(self._load().values())
+
+    def resolve(self, scope: str, alert: dict, send: Callable) -> bool:
+        if not send(alert):
+            return False
+        data = self._load()
+        data.pop(alert["key"], None)
+        self._save(data)
+        return True
+
+
+def _message(item: str, text: str, alerts: Any, now: dt.datetime) -> Any:
+    from r2p_jandi import JandiMessage
+
+    from r2p.readiness import HINTS
+
+    outcome = IMPORT_ERROR if item == "dag_imports" else NOT_READY
+    body = (
+        f"[r2p] {outcome.title}: {text}"
+        if outcome is IMPORT_ERROR
+        else f"[r2p] {outcome.title}: {item}: {text}"
+    )
+    return JandiMessage(
+        body[:1000],
+        outcome.severity,
+        [
+            ("Item", item),
+            ("Problem", text),
+            ("Checked", f"{now:%Y-%m-%d %H:%M:%S} UTC on {socket.gethostname()} by r2p ready"),
+            ("Do", HINTS.get(item, "-")),
+            ("Runbook", f"{alerts.runbook_url}#{outcome.runbook}"),
+        ],
+    )
+
+
+def alert_problems(results: list[Any], alerts: Any, now: dt.datetime) -> dict[str, str]:
+    """Open (send once) every current problem, resolve the ones gone; ``{problem: status}``."""
+    from r2p_jandi import JandiMessage
+
+    from r2p.alerts.send import deliver
+
+    by_item = {r.item: r for r in results}
+    storage_ok = by_item.get("storage") is None or by_item["storage"].ok
+    stores = [dedup, LocalState()] if storage_ok else [LocalState()]
+    out: dict[str, str] = {}
+    current: set[str] = set()
+    for r in results:
+        for pkey, _text in r.problems:
+            current.add(dedup.key_of("readiness", r.item, pkey))
+    for store in stores:  # resolve what passes again (in either state)
+        try:
+            open_alerts = store.open_alerts(SCOPE)
+        except Exception:
+            continue
+        for a in open_alerts:
+            res = by_item.get(a.get("task_id"))
+            if res is None or not res.completed or a["key"] in current:
+                continue
+            message = JandiMessage(
+                f"[r2p] resolved: {a['task_id']}: {a['where']}",
+                "resolved",
+                [("Checked", f"{now:%Y-%m-%d %H:%M:%S} UTC: {res.detail}")],
+            )
+            sent = store.resolve(SCOPE, a, lambda al, m=message: deliver(al["conn_id"], m))
+            out[f"{a['task_id']}: {a['where']}"] = "resolved" if sent else "resolve_failed"
+    already = set()
+    for store in stores:
+        try:
+            already |= {a["key"] for a in store.open_alerts(SCOPE)}
+        except Exception:
+            continue
+    for r in results:
+        for pkey, text in r.problems:
+            key = dedup.key_of("readiness", r.item, pkey)
+            message = _message(r.item, text, alerts, now)
+            info = {
+                "conn_id": alerts.on_call,
+                "dag_id": SCOPE,
+                "task_id": r.item,
+                "error_type": "not_ready",
+                "where": text[:300],
+                "run_id": "-",
+                "outcome": "import_error" if r.item == "dag_imports" else "not_ready",
+                "route": "on_call",
+            }
+            out[f"{r.item}: {text}"] = _open(stores, key, info, alerts, message, now, already)
+    return out
+
+
+def _open(
+    stores: list,
+    key: str,
+    info: dict,
+    alerts: Any,
+    message: Any,
+    now: dt.datetime,
+    already: set[str],
+) -> str:
+    from r2p.alerts.send import deliver
+
+    renotify = dt.timedelta(hours=alerts.renotify_hours)
+    for store in stores:
+        if store is not stores[0] and key in already:
+            return "suppressed"  # open in the other state: do not page twice
+        try:
+            return store.open_alert(
+                SCOPE, key, info, renotify, lambda _r, _p: deliver(alerts.on_call, message), now
+            )
+        except Exception:
+            continue  # the next state
+    return "sent_without_dedup" if deliver(alerts.on_call, message) else "failed"
