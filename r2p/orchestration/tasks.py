@@ -58,7 +58,7 @@ def materialize(pipeline: str, context: Any, asset: Any, alias: Any) -> dict:
         }
         context["outlet_events"][alias].add(asset, extra=extra)
     log.info("features/%s event %s: %s", pipeline, "emitted" if publish else "left out", why)
-    return {**out, "published": publish, "published_why": why}
+    return {**out, "event_emitted": publish, "event_why": why}
 
 
 NEWER_RUN_DAYS = 60
