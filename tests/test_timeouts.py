@@ -149,3 +149,12 @@ def test_feast_sql_registry_on_postgresql(home: Path, hung, monkeypatch) -> None
     monkeypatch.setenv("R2P_CONNECT_TIMEOUT", "2")
     text = fails_within_bound(feature_store, hung)
     assert f"Feast SQL registry (PostgreSQL at {hung.address}/r2p) is unreachable" in text
+
+
+def test_bounds_come_from_the_environment_over_one_set_of_defaults(monkeypatch) -> None:
+    assert Timeouts.from_env() == Timeouts()
+    for var, value in BOUNDS.items():
+        monkeypatch.setenv(var, value)
+    bounds = Timeouts.from_env()
+    assert (bounds.connect_timeout, bounds.read_timeout, bounds.network_retries) == (1, 1, 1)
+    assert bounds.bound() == pytest.approx(2 * (1 + 1) + 0.1)

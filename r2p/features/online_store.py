@@ -15,6 +15,7 @@ value).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -57,6 +58,15 @@ class MonotonicSqliteOnlineStoreConfig(SqliteOnlineStoreConfig):
 
 class MonotonicSqliteOnlineStore(SqliteOnlineStore):
     """SQLite online store whose values never regress to an older event time."""
+
+    def _get_conn(self, config: RepoConfig, *args: Any, **kwargs: Any) -> Any:
+        selected = os.environ.get("R2P_FEAST_ONLINE_STORE", "sqlite")
+        if selected != "sqlite":  # Feast's bare CLI on feature_repo/ reads the template only
+            raise RuntimeError(
+                "R2P_FEAST_ONLINE_STORE selects another online store, but this configuration "
+                "names SQLite: run Feast's CLI as `python -m r2p.features ...`"
+            )
+        return super()._get_conn(config, *args, **kwargs)
 
     def update(
         self,
