@@ -60,17 +60,13 @@ def alert_deadline(pipeline: str, kind: str, context: dict[str, Any]) -> str:
     info = {"outcome": DEADLINE_MISSED.name, "route": DEADLINE_MISSED.route, "conn_id": conn_id,
             "dag_id": dag_id, "task_id": "deadline", "error_type": ERROR_TYPE,
             "where": f"{hours:g} h after queued", "run_id": run_id}  # fmt: skip
-    try:
-        return dedup.open_alert(
-            dag_id,
-            dedup.key_of(dag_id, "deadline", ERROR_TYPE, "-"),
-            info,
-            dt.timedelta(hours=cfg.alerts.renotify_hours),
-            lambda _r, _p: deliver(conn_id, message),
-        )
-    except Exception as exc:  # the dedup state is unreachable: a duplicate beats silence
-        log.warning("alert state unavailable (%s): sending without deduplication", exc)
-        return "sent_without_dedup" if deliver(conn_id, message) else "failed"
+    return dedup.send_once(
+        dag_id,
+        dedup.key_of(dag_id, "deadline", ERROR_TYPE, "-"),
+        info,
+        dt.timedelta(hours=cfg.alerts.renotify_hours),
+        lambda: deliver(conn_id, message),
+    )
 
 
 def deadline_hours(cfg: Any, kind: str) -> float:

@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from r2p import storage
 
 ROOT = "alerts"
+log = logging.getLogger(__name__)
 
 
 def key_of(*parts: Any) -> str:
@@ -80,6 +82,22 @@ def open_alert(
         return "renotified"
     marker.unlink()
     return "failed"
+
+
+def send_once(
+    scope: str,
+    key: str,
+    info: dict[str, Any],
+    renotify: dt.timedelta,
+    deliver: Callable[[], bool],
+) -> str:
+    """:func:`open_alert` for a message that is the same on every repeat; when the dedup
+    state is unreachable it is sent anyway (a duplicate beats silence)."""
+    try:
+        return open_alert(scope, key, info, renotify, lambda _r, _p: deliver())
+    except Exception as exc:
+        log.warning("alert state unavailable (%s): sending without deduplication", exc)
+        return "sent_without_dedup" if deliver() else "failed"
 
 
 def _count(base: storage.ObjectStoragePath, now: dt.datetime) -> None:

@@ -134,17 +134,13 @@ def send_killed(
     info = {"outcome": outcome.name, "route": outcome.route, "conn_id": conn_id,
             "dag_id": dag_id, "task_id": task_id, "error_type": ERROR_TYPE, "where": "-",
             "run_id": run_id}  # fmt: skip
-    try:
-        return dedup.open_alert(
-            dag_id,
-            key,
-            info,
-            dt.timedelta(hours=cfg.alerts.renotify_hours),
-            lambda _r, _p: deliver(conn_id, message),
-        )
-    except Exception as exc:  # the dedup state is unreachable: a duplicate beats silence
-        log.warning("alert state unavailable (%s): sending without deduplication", exc)
-        return "sent_without_dedup" if deliver(conn_id, message) else "failed"
+    return dedup.send_once(
+        dag_id,
+        key,
+        info,
+        dt.timedelta(hours=cfg.alerts.renotify_hours),
+        lambda: deliver(conn_id, message),
+    )
 
 
 def alert_unreported(cfg: Any, context: Any, states: dict[str, str]) -> dict[str, str]:
