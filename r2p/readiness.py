@@ -2,7 +2,8 @@
 bounded by its own timeout (a hung dependency is a failure, never a hang).
 
 Items: the pipeline configs, Airflow's metadata database, the scheduler's heartbeat (from
-the api-server's ``/api/v2/monitor/health`` when ``R2P_AIRFLOW_API_URL`` is set, else from
+the api-server's ``/api/v2/monitor/health`` when ``R2P_AIRFLOW_API_URL`` (or Airflow's
+``AIRFLOW__API__BASE_URL``, as ``r2p stack`` sets it) is set, else from
 the database's job table), DAG import errors (the DAG folder parsed as the DAG processor
 does, plus the database's import-error table), the Feast registry, MLflow, the storage root
 (a probe written and deleted) and every Jandi route (connection defined, or the outbox
@@ -153,7 +154,7 @@ def _first_line(exc: BaseException) -> str:
 
 def check_scheduler(timeout: float) -> str:
     conf = _airflow_conf()
-    api = os.environ.get("R2P_AIRFLOW_API_URL")
+    api = os.environ.get("R2P_AIRFLOW_API_URL") or os.environ.get("AIRFLOW__API__BASE_URL")
     if api:
         import requests
 
@@ -429,3 +430,30 @@ def notify(results: list[Result], now: dt.datetime | None = None) -> dict[str, s
     from r2p.alerts.readiness_alerts import alert_problems
 
     return alert_problems(results, _all_alerts()[0], now or dt.datetime.now(dt.UTC))
+
+
+def add_parser(sub: Any) -> None:
+    """The ``r2p ready`` subcommand."""
+    p = sub.add_parser("ready", help="check the whole stack; exits non-zero naming what fails")
+    p.add_argument(
+        "--notify", action="store_true", help="page on-call once per problem; resolved after"
+    )
+    p.add_argument("--json", action="store_true", help="JSON instead of one line per item")
+    p.add_argument(
+        "--item", action="append", choices=list(CHECKS), help="only this check (repeatable)"
+    )
+    p.add_argument("--timeout", type=float, help="seconds per check (default: per item)")
+
+
+def run(args: Any) -> int:
+    """Run the checks, print them, notify when asked; 0 when every item is ok, else 1."""
+    results = run_checks(args.item, args.timeout)
+    notified = notify(results) if args.notify else None
+    doc = report(results)
+    if args.json:
+        print(json.dumps({**doc, "notified": notified}, indent=2, default=str))
+    else:
+        for r in results:
+            print(format_line(r))
+        print("ready" if doc["ready"] else f"not ready: {', '.join(doc['failing'])}")
+    return 0 if doc["ready"] else 1
