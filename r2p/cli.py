@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     from r2p.stack.cli import add_parser as add_stack
 
     add_stack(sub)
+    from r2p.readiness import add_parser as add_ready
+
+    add_ready(sub)
     return p
 
 
@@ -297,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_training_set(args)
         if args.command == "promotion":
             return _cmd_promotion(args)
+        if args.command == "ready":
+            from r2p.readiness import run as run_ready
+
+            return run_ready(args)
         if args.command == "stack":
             from r2p.stack.cli import run as run_stack
 
