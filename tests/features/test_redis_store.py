@@ -37,6 +37,20 @@ def test_values_live_under_the_key_prefix_only(churn, redis_prefix) -> None:
 
 
 @pytest.mark.integration
+def test_dropping_a_view_removes_its_fields_under_the_prefix_only(churn, redis_prefix) -> None:
+    from r2p.features.redis_store import MonotonicRedisOnlineStore
+    from r2p.features.store import apply_definitions, feature_store
+
+    store = feature_store()
+    apply_definitions(store, churn)
+    _write_rows(store, [(0, 5)])
+    other = f"{redis_prefix}other"  # a neighbour that merely shares the prefix's start
+    redis_client().hset(other, "x", "1")
+    MonotonicRedisOnlineStore().delete_table(store.config, store.get_feature_view("churn_activity"))
+    assert list(redis_client().scan_iter(match=f"{redis_prefix}*")) == [other.encode()]
+
+
+@pytest.mark.integration
 @pytest.mark.timeout(300)
 def test_concurrent_writers_never_leave_an_older_value(churn, redis_prefix) -> None:
     """Four writers race over one entity, each with the event times in its own random order
