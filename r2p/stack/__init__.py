@@ -7,7 +7,15 @@
 
 from __future__ import annotations
 
-from r2p.stack.commands import StackError, client, down, format_status, status, up
+from r2p.stack.commands import (
+    StackError,
+    client,
+    down,
+    format_status,
+    recorded_config,
+    status,
+    up,
+)
 from r2p.stack.config import StackConfig, stack_env, state_dir
 
 __all__ = [
@@ -16,6 +24,7 @@ __all__ = [
     "client",
     "down",
     "format_status",
+    "recorded_config",
     "stack_env",
     "state_dir",
     "status",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 import urllib.error
@@ -101,6 +102,19 @@ class AirflowApi:
     def trigger(self, dag_id: str, logical_date: str | None, conf: dict | None = None) -> str:
         """Create a DAG run (with a logical date, so it has a data interval); its run id."""
         body: dict[str, Any] = {"logical_date": logical_date, "conf": conf or {}}
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+
+    def trigger_partition(self, dag_id: str, ds: dt.date, conf: dict | None = None) -> str:
+        """A run of a daily data DAG for partition ``ds``: interval [ds, ds+1) and logical date
+        ds, the same as its scheduled and backfill runs (a bare logical date would be taken as
+        the interval's end)."""
+        start = dt.datetime.combine(ds, dt.time(), dt.UTC)
+        body = {
+            "logical_date": start.isoformat(),
+            "data_interval_start": start.isoformat(),
+            "data_interval_end": (start + dt.timedelta(days=1)).isoformat(),
+            "conf": conf or {},
+        }
         return self.call("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
 
     def runs(self, dag_id: str, **query: str) -> list[dict[str, Any]]:
