@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +26,7 @@ from r2p.config.schema import Backends, Timeouts
 from r2p.home import REPO_ROOT, home
 
 REPO = REPO_ROOT / "feature_repo"
+LOCK_KEY = 0x7232705F66656173  # the advisory lock of r2p's Feast registry ("r2p_feas")
 
 
 class RegistryUnavailable(ConnectionError):
@@ -100,3 +104,33 @@ def resolved_yaml() -> Path:
     tmp.write_text(yaml.safe_dump(raw_config(), sort_keys=False))
     tmp.rename(path)
     return path
+
+
+@contextmanager
+def registry_lock(wait_seconds: float = 600.0) -> Iterator[None]:
+    """Serialise registry writers: a file lock under the home for the file registry; for the
+    SQL registry a PostgreSQL advisory lock, which writers on every machine see and which a
+    killed holder's closed connection releases. TimeoutError after ``wait_seconds``."""
+    backends = Backends.from_env()
+    if backends.feast_registry in (None, "file"):
+        from filelock import FileLock
+
+        with FileLock(str(feast_home() / "registry.lock"), timeout=wait_seconds):
+            yield
+        return
+    import psycopg
+
+    url = backends.feast_registry.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(url, autocommit=True, **postgres_connect_args()) as conn:
+        deadline = time.monotonic() + wait_seconds
+        while not conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()[0]:
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"Feast registry lock (PostgreSQL at {registry_address(url)}) still held "
+                    f"by another writer after {wait_seconds:.0f} s"
+                )
+            time.sleep(0.2)
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))

@@ -2,8 +2,8 @@
 
 ``materialize(start, end)`` covers exactly the run's interval (end exclusive: Feast's bound
 is inclusive, so it gets ``end - 1 µs``), never "incremental from the registry's watermark".
-A file lock serialises registry writes of concurrent runs on one machine (the SQL registry
-on PostgreSQL takes its own transactions).
+Registry writers are serialised: a file lock on one machine, a PostgreSQL advisory lock for
+the SQL registry (every machine).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import warnings
 from typing import Any
 
 from feast import FeatureStore
-from filelock import FileLock
 
 from r2p import storage
 from r2p.config.schema import PipelineConfig
@@ -25,8 +24,8 @@ from r2p.features.paths import source_file
 from r2p.features.repo_config import (
     REPO,
     RegistryUnavailable,
-    feast_home,
     registry_address,
+    registry_lock,
     repo_config,
 )
 from r2p.ingest.contract import due_sources
@@ -91,7 +90,7 @@ def apply_definitions(store: FeatureStore, cfg: PipelineConfig) -> list[str]:
 def materialize_interval(cfg: PipelineConfig, interval: Interval, run_id: str) -> dict:
     """Publish, apply and materialise the run's interval; returns what it did."""
     ds = interval.ds
-    with FileLock(str(feast_home() / "registry.lock"), timeout=600):
+    with registry_lock():
         published = [p for s in due_sources(cfg, ds) if (p := publish(cfg, s, ds))]
         store = feature_store()
         applied = apply_definitions(store, cfg)

@@ -10,7 +10,8 @@ import pytest
 
 from r2p import storage
 from r2p.features.definitions import view_name
-from r2p.features.store import feast_home, feature_store, materialize_interval
+from r2p.features.repo_config import feast_home
+from r2p.features.store import feature_store, materialize_interval
 from r2p.intervals import day_interval
 from r2p.training_set.build import feature_views
 from r2p.training_set.pit import point_in_time_join
@@ -20,7 +21,7 @@ START = dt.date(2026, 11, 16)
 
 
 @pytest.mark.parametrize("name", ["churn", "fleet"])
-def test_online_values_equal_the_newest_point_in_time_row(name, request) -> None:
+def test_online_values_equal_the_newest_point_in_time_row(name, request, online_backend) -> None:
     cfg = request.getfixturevalue(name)
     load_days(cfg, START, 3, entities=40)
     key = cfg.dataset.entity.key

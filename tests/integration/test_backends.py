@@ -139,3 +139,32 @@ def test_mlflow_tracking_and_registry_on_postgres(churn, home, pg_database, monk
     assert {"runs", "model_versions", "registered_model_aliases"} <= _tables(pg_database)
     assert (home / "mlflow" / "artifacts").is_dir()  # never ./mlruns
     assert not (home / "mlflow" / "mlflow.db").exists()
+
+
+def test_registry_writers_on_any_machine_share_one_lock(pg_database, monkeypatch) -> None:
+    """The SQL registry's lock is PostgreSQL's: a second writer waits, then gets it."""
+    import threading
+
+    from r2p.features.repo_config import registry_lock
+
+    monkeypatch.setenv("R2P_FEAST_REGISTRY", pg_database)
+    held, release, outcome = threading.Event(), threading.Event(), {}
+
+    def holder() -> None:
+        with registry_lock():
+            held.set()
+            release.wait(30)
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    assert held.wait(30)
+    with (
+        pytest.raises(TimeoutError, match="still held by another writer"),
+        registry_lock(wait_seconds=0.5),
+    ):
+        outcome["entered"] = True
+    release.set()
+    thread.join(30)
+    with registry_lock(wait_seconds=5):
+        outcome["after"] = True
+    assert outcome == {"after": True}
