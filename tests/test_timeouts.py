@@ -158,3 +158,12 @@ def test_bounds_come_from_the_environment_over_one_set_of_defaults(monkeypatch) 
     bounds = Timeouts.from_env()
     assert (bounds.connect_timeout, bounds.read_timeout, bounds.network_retries) == (1, 1, 1)
     assert bounds.bound() == pytest.approx(2 * (1 + 1) + 0.1)
+
+
+def test_mlflow_tracking_store_on_postgresql(home: Path, hung, monkeypatch) -> None:
+    from r2p.training.tracking import find_run
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"postgresql://postgres@{hung.address}/mlflow")
+    monkeypatch.setenv("R2P_CONNECT_TIMEOUT", "2")  # libpq's minimum
+    text = fails_within_bound(lambda: find_run("churn", "any-key"), hung)
+    assert f"MLflow tracking store (PostgreSQL at {hung.address}/mlflow) is unreachable" in text

@@ -66,7 +66,39 @@ def _client() -> Any:
     import mlflow
 
     uri = tracking_uri()
+    _reachable(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+class TrackingUnavailable(ConnectionError):
+    """MLflow's database could not be reached within its connect timeout."""
+
+
+_REACHED: set[str] = set()
+
+
+def _reachable(uri: str) -> None:
+    """Connect to a PostgreSQL tracking store once per process before MLflow does: MLflow
+    retries creating its engine ten times (minutes against a dead server); this fails once,
+    within ``connect_timeout``, naming the server. A created engine does not retry."""
+    if uri in _REACHED or not uri.startswith("postgresql"):
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.OperationalError as exc:
+        parts = urlsplit(uri)
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        raise TrackingUnavailable(
+            f"MLflow tracking store (PostgreSQL at {where}) is unreachable: {exc.orig or exc}"
+        ) from exc
+    finally:
+        engine.dispose()
+    _REACHED.add(uri)
 
 
 def experiment_id(pipeline: str) -> str:
