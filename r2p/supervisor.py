@@ -333,7 +333,10 @@ def start(state_dir: Path, programs: list[Program], timeout: float = 30.0) -> in
         programs_now = _read_json(state / "status.json").get("programs", {})
         if pid and all(programs_now.get(n, {}).get("state") == RUNNING for n in names):
             return pid
+        if any(p.get("state") == FATAL for p in programs_now.values()):
+            break
         time.sleep(0.1)
+    stop(state)  # what did start is not left running
     tail = (
         (state / "supervisor.log").read_text()[-2000:]
         if (state / "supervisor.log").exists()

@@ -153,3 +153,12 @@ def test_the_module_cli_reports_and_stops(state: Path) -> None:
     assert sv.supervisor_pid(state) is None
     bad = subprocess.run([*run, "frobnicate", str(state)], capture_output=True, text=True)
     assert bad.returncode == 2 and "usage" in bad.stderr
+
+
+def test_a_program_that_cannot_start_fails_start_and_leaves_nothing(state: Path) -> None:
+    broken = sv.Program("broken", ["/nonexistent/binary"], max_strikes=2, backoff_seconds=0.05)
+    with pytest.raises(sv.SupervisorError, match="did not start every program"):
+        sv.start(state, [_sleeper(), broken])
+    assert sv.supervisor_pid(state) is None
+    assert not any(p["alive"] for p in sv.status(state)["programs"].values())
+    assert "broken could not start" in (state / "supervisor.log").read_text()
