@@ -18,6 +18,15 @@ log = logging.getLogger(__name__)
 ERROR_TYPE = "DeadlineMissed"
 
 
+def span(hours: float) -> str:
+    """``12 h``, ``1.5 h``, ``20 min``, ``30 s``."""
+    if hours >= 1:
+        return f"{hours:g} h"
+    if hours * 60 >= 1:
+        return f"{hours * 60:.3g} min"
+    return f"{hours * 3600:.3g} s"
+
+
 def deadline_message(cfg: Any, dag_id: str, hours: float, context: dict[str, Any]) -> Any:
     """The on-call message for a missed deadline, from the context Airflow sends the callback
     (``dag_run``: the run as the REST API shows it; ``deadline``: its id and time)."""
@@ -30,7 +39,7 @@ def deadline_message(cfg: Any, dag_id: str, hours: float, context: dict[str, Any
     deadline = (context.get("deadline") or {}).get("deadline_time")
     return JandiMessage(
         f"[{cfg.pipeline}] {DEADLINE_MISSED.title}: {dag_id} run {run_id} not finished "
-        f"{hours:g} h after it was queued",
+        f"{span(hours)} after it was queued",
         DEADLINE_MISSED.severity,
         [
             ("Run", f"{dag_id}  run {run_id}  type {run.get('run_type', '?')}  "
@@ -44,7 +53,9 @@ def deadline_message(cfg: Any, dag_id: str, hours: float, context: dict[str, Any
     )  # fmt: skip
 
 
-def alert_deadline(pipeline: str, kind: str, context: dict[str, Any]) -> str:
+def alert_deadline(
+    pipeline: str, kind: str, context: dict[str, Any], hours: float | None = None
+) -> str:
     """Page on-call once for ``<pipeline>_<kind>`` missing its deadline; the dedup status."""
     from r2p.alerts import dedup
     from r2p.alerts.outcomes import DEADLINE_MISSED
@@ -53,13 +64,13 @@ def alert_deadline(pipeline: str, kind: str, context: dict[str, Any]) -> str:
 
     cfg = load_pipeline(pipeline)
     dag_id = f"{pipeline}_{kind}"
-    hours = deadline_hours(cfg, kind)
+    hours = hours if hours is not None else deadline_hours(cfg, kind)
     message = deadline_message(cfg, dag_id, hours, context)
     conn_id = DEADLINE_MISSED.conn_id(cfg.alerts)
     run_id = (context.get("dag_run") or {}).get("dag_run_id") or "?"
     info = {"outcome": DEADLINE_MISSED.name, "route": DEADLINE_MISSED.route, "conn_id": conn_id,
             "dag_id": dag_id, "task_id": "deadline", "error_type": ERROR_TYPE,
-            "where": f"{hours:g} h after queued", "run_id": run_id}  # fmt: skip
+            "where": f"{span(hours)} after queued", "run_id": run_id}  # fmt: skip
     return dedup.send_once(
         dag_id,
         dedup.key_of(dag_id, "deadline", ERROR_TYPE, "-"),
@@ -74,10 +85,12 @@ def deadline_hours(cfg: Any, kind: str) -> float:
     return getattr(cfg.alerts.deadlines, f"{kind}_hours")
 
 
-async def deadline_missed(pipeline: str, kind: str, context: dict[str, Any] | None = None) -> None:
+async def deadline_missed(
+    pipeline: str, kind: str, context: dict[str, Any] | None = None, hours: float | None = None
+) -> None:
     """The ``AsyncCallback`` of the DAGs' ``DeadlineAlert`` (runs in the triggerer)."""
     try:
-        status = await asyncio.to_thread(alert_deadline, pipeline, kind, context or {})
+        status = await asyncio.to_thread(alert_deadline, pipeline, kind, context or {}, hours)
         log.info("deadline alert for %s_%s: %s", pipeline, kind, status)
     except Exception:  # never raise into the triggerer
         log.exception("deadline alert for %s_%s could not be sent", pipeline, kind)

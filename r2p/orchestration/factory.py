@@ -83,11 +83,14 @@ def deadline(cfg: PipelineConfig, kind: str) -> Any:
 
     if sys.argv[1:3] == ["dags", "test"] or sys.argv[0].endswith("dagtest_batch.py"):
         return None
+    hours = deadline_hours(cfg, kind)
 
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
-        interval=dt.timedelta(hours=deadline_hours(cfg, kind)),
-        callback=AsyncCallback(deadline_missed, kwargs={"pipeline": cfg.pipeline, "kind": kind}),
+        interval=dt.timedelta(hours=hours),
+        callback=AsyncCallback(
+            deadline_missed, kwargs={"pipeline": cfg.pipeline, "kind": kind, "hours": hours}
+        ),
     )
 
 

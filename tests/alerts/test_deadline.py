@@ -26,7 +26,7 @@ def test_the_dags_carry_the_configured_deadline(churn, kind, hours) -> None:
     assert alert.interval == dt.timedelta(hours=hours)
     assert isinstance(alert.callback, AsyncCallback)
     assert alert.callback.path == "r2p.alerts.deadline.deadline_missed"
-    assert alert.callback.kwargs == {"pipeline": "churn", "kind": kind}
+    assert alert.callback.kwargs == {"pipeline": "churn", "kind": kind, "hours": hours}
 
 
 def test_the_deadline_comes_from_the_config(churn) -> None:
@@ -79,3 +79,12 @@ def test_a_missed_deadline_pages_on_call_once_until_a_run_succeeds(churn, routes
 
 def test_a_broken_callback_never_raises_into_the_triggerer(home) -> None:
     asyncio.run(deadline_missed("no_such_pipeline", "data", context=_context()))
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"), [(12.0, "12 h"), (1.5, "1.5 h"), (0.25, "15 min"), (5 / 3600, "5 s")]
+)
+def test_spans_read_naturally(hours, text) -> None:
+    from r2p.alerts.deadline import span
+
+    assert span(hours) == text
