@@ -99,10 +99,8 @@ class MonotonicRedisOnlineStore(RedisOnlineStore):
         return self._client_async
 
     def _unavailable(self, config: RepoConfig, action: str, exc: Exception) -> Exception:
-        store = config.online_store
-        kwargs = self._parse_connection_string(store.connection_string)
-        node = kwargs[0][0]
-        where = f"{node['host']}:{node['port']} db {kwargs[1].get('db', 0)}"
+        nodes, params = self._parse_connection_string(config.online_store.connection_string)
+        where = f"{nodes[0]['host']}:{nodes[0]['port']} db {params.get('db', 0)}"
         return OnlineStoreUnavailable(
             f"Feast online store (Redis at {where}) failed to {action}: {type(exc).__name__}: {exc}"
         )
