@@ -39,8 +39,8 @@ SCOPE = "r2p_readiness"
 MARKER = "R2P-IMPORT-ERRORS "
 TIMEOUTS = {
     "configs": 20.0,
-    "database": 10.0,
-    "scheduler": 10.0,
+    "database": 30.0,
+    "scheduler": 30.0,
     "dag_imports": 180.0,
     "feast_registry": 60.0,
     "mlflow": 20.0,

@@ -169,3 +169,29 @@ def test_notify_with_a_broken_storage_root_still_pages_once(home, routes, tmp_pa
     assert list(readiness.notify(readiness.run_checks(["storage"])).values()) == ["resolved"]
     assert routes.inbox("on_call")[-1]["body"].startswith("[r2p] resolved: storage")
     assert Path(home / "alerts-local" / "r2p_readiness.json").read_text().strip() == "{}"
+
+
+def test_a_stale_scheduler_heartbeat_fails_the_scheduler(home, tmp_path, monkeypatch) -> None:
+    import datetime as dt
+    import shutil
+    import sqlite3
+
+    db = tmp_path / "airflow.db"
+    shutil.copy(Path(airflow_env()["AIRFLOW_HOME"]) / "airflow.db", db)
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{db}")
+
+    def beat(seconds_ago: float) -> None:
+        at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=seconds_ago)
+        with sqlite3.connect(db) as conn:
+            conn.execute("DELETE FROM job")
+            conn.execute(
+                "INSERT INTO job (job_type, state, latest_heartbeat, hostname) "
+                "VALUES ('SchedulerJob', 'running', ?, 'sched-1')",
+                (at.strftime("%Y-%m-%d %H:%M:%S.%f"),),
+            )
+
+    beat(600)
+    r = _one("scheduler")
+    assert not r.ok and r.detail.startswith("last heartbeat 6") and "down" in r.detail, r.detail
+    beat(0)
+    assert _one("scheduler").ok
