@@ -134,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     from r2p.readiness import add_parser as add_ready
 
     add_ready(sub)
+    feast = sub.add_parser(
+        "feast", help="Feast's CLI on the backends the environment selects (plan, apply ...)"
+    )
+    feast.add_argument("feast_args", nargs=argparse.REMAINDER, help="passed to feast")
     return p
 
 
@@ -308,6 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from r2p.stack.cli import run as run_stack
 
             return run_stack(args)
+        if args.command == "feast":
+            from r2p.features.__main__ import main as run_feast
+
+            run_feast(args.feast_args)  # replaces this process
         from r2p.demo import run_demo
 
         return run_demo(days=args.days, end=args.end, pipelines=args.pipeline)

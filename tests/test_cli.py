@@ -113,3 +113,18 @@ def test_broken_config_exits_2_naming_the_file(tmp_path: Path, capsys) -> None:
     assert main(["config", "validate", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}" in err and "dataset: Field required" in err
+
+
+def test_feast_passes_its_arguments_to_feasts_cli(home: Path) -> None:
+    """``r2p feast ARGS`` hands ARGS to Feast's own CLI on the resolved backends."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "r2p"), "feast", "version"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Feast SDK Version" in done.stdout + done.stderr
