@@ -201,7 +201,8 @@ print({MARKER!r} + json.dumps({{"errors": bag.import_errors, "dags": len(bag.dag
 
 def import_errors(timeout: float) -> tuple[dict[str, str], int, Path]:
     """``{file: traceback}`` of the DAG folder parsed as the DAG processor does (in a
-    subprocess), merged with the database's import-error table when it answers."""
+    subprocess), plus the database's import errors of files not in this folder (other
+    bundles; the table lags a fix until the DAG processor parses the file again)."""
     from r2p.home import airflow_env
 
     conf = _airflow_conf()
@@ -229,7 +230,8 @@ def import_errors(timeout: float) -> tuple[dict[str, str], int, Path]:
             left,
         ):
             path = name if os.path.isabs(name) else str(folder / name)
-            errors.setdefault(path, trace)
+            if not os.path.exists(path):  # another bundle's file; a local one: parsed above
+                errors.setdefault(path, trace)
     except Exception:  # the database check reports an unreachable database
         pass
     return errors, parsed["dags"], folder
