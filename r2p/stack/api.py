@@ -59,7 +59,7 @@ def healthy(answer: dict[str, Any] | None, components: tuple[str, ...]) -> bool:
 class AirflowApi:
     """``/api/v2`` with a token from ``POST /auth/token`` (renewed on 401)."""
 
-    def __init__(self, base_url: str, username: str, password: str, timeout: float = 15.0) -> None:
+    def __init__(self, base_url: str, username: str, password: str, timeout: float = 30.0) -> None:
         self.base_url, self.timeout = base_url.rstrip("/"), timeout
         self._credentials = {"username": username, "password": password}
         self._token: str | None = None
@@ -70,18 +70,23 @@ class AirflowApi:
         return answer["access_token"]
 
     def call(self, method: str, path: str, body: Any = None) -> Any:
-        """One REST call on ``/api/v2{path}``; raises ApiError on any failure."""
-        for attempt in (0, 1):
-            self._token = self._token or self._login()
-            headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+        """One REST call on ``/api/v2{path}``; raises ApiError on any failure. A new token is
+        fetched once on 401; idempotent calls (GET, PATCH) are retried on network errors and
+        timeouts (a busy api-server), three tries in all."""
+        tries = 3 if method in ("GET", "PATCH") else 1
+        for attempt in range(tries + 1):
             try:
-                return _call(f"{self.base_url}/api/v2{path}", method, body, headers, self.timeout)[
-                    1
-                ]
+                self._token = self._token or self._login()
+                headers = {"Authorization": f"Bearer {self._token}", "Accept": "application/json"}
+                url = f"{self.base_url}/api/v2{path}"
+                return _call(url, method, body, headers, self.timeout)[1]
             except ApiError as exc:
-                if exc.status != 401 or attempt:
+                if exc.status == 401 and attempt == 0:
+                    self._token = None
+                    continue
+                if exc.status != 0 or attempt >= tries - 1:
                     raise
-                self._token = None
+                time.sleep(1.0 + attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def wait_dag(self, dag_id: str, timeout: float = 120.0) -> dict[str, Any]:
