@@ -138,15 +138,20 @@ def programs(cfg: StackConfig, env: dict[str, str]) -> list[Program]:
     """The supervised programs: api-server, scheduler, dag-processor, triggerer (+ worker,
     + model server)."""
     af = airflow_bin()
+    # The executor's workers fork from the scheduler (LocalExecutor) or the Celery worker: with
+    # the data stages' libraries imported there first, no task pays for importing them.
+    preloaded = [sys.executable, "-m", "r2p.orchestration.preload"]
     api = [af, "api-server", "--host", cfg.host, "--port", str(cfg.api_port), "--workers", "1"]
     out = [
         Program("api-server", api, env=env, cwd=str(REPO_ROOT)),
-        Program("scheduler", [af, "scheduler"], env=env, cwd=str(REPO_ROOT), grace_seconds=30),
+        Program(
+            "scheduler", [*preloaded, "scheduler"], env=env, cwd=str(REPO_ROOT), grace_seconds=30
+        ),
         Program("dag-processor", [af, "dag-processor"], env=env, cwd=str(REPO_ROOT)),
         Program("triggerer", [af, "triggerer"], env=env, cwd=str(REPO_ROOT)),
     ]
     if cfg.executor == "celery":
-        worker = [af, "celery", "worker", "--queues", cfg.celery_queue]
+        worker = [*preloaded, "celery", "worker", "--queues", cfg.celery_queue]
         worker += ["--concurrency", str(cfg.celery_concurrency)]
         out.append(Program("celery-worker", worker, env=env, cwd=str(REPO_ROOT), grace_seconds=30))
     if cfg.model:
