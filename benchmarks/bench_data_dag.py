@@ -75,7 +75,7 @@ def main() -> int:
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="r2p-bench-") as tmp:
             os.environ["R2P_HOME"] = tmp
-            os.environ.pop("AIRFLOW_HOME", None)
+            os.environ["AIRFLOW_HOME"] = os.path.join(tmp, "airflow")
             results.append(run(rows, args.pipeline))
     first, last = results[0], results[-1]
     growth = {

@@ -105,7 +105,7 @@ def one_executor(executor: str, rows_list: list[int], pipeline: str) -> dict[str
     db_url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{db}"
     with tempfile.TemporaryDirectory(prefix="r2p-bench-") as tmp:
         os.environ["R2P_HOME"] = tmp
-        os.environ.pop("AIRFLOW_HOME", None)
+        os.environ["AIRFLOW_HOME"] = os.path.join(tmp, "airflow")
         cfg = StackConfig(
             db_url=db_url,
             executor=executor,
