@@ -52,6 +52,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_evaluation.py | tee $(BENCH_OUT)/evaluation.json
 	$(BIN)/python benchmarks/bench_alerts.py | tee $(BENCH_OUT)/alerts.json
 	$(BIN)/python benchmarks/bench_serving.py | tee $(BENCH_OUT)/serving.json
+	$(BIN)/python benchmarks/bench_overhead.py | tee $(BENCH_OUT)/overhead.json
 
 lint: venv
 	$(BIN)/ruff check .
