@@ -3,9 +3,10 @@
 Trains the churn model cheaply and publishes it (or takes ``--serving-dir``), starts
 ``python -m r2p.serving`` as a subprocess, then measures batch-1 requests at concurrency 1, 4,
 16 and 64 (p50/p95/p99, throughput, errors) beside the in-process ``FrozenModel.predict``
-batch-1 latency (the peer: what the server adds is the difference), then a sustained run at
-the lowest concurrency that reached 1,000 req/s; server CPU and RSS (psutil) at idle and under
-load. Prints JSON.
+batch-1 latency (the peer: what the server adds is the difference), the entity endpoint
+(Feast online read + model) at concurrency 1 and 4 when the home's feature store serves it;
+then a sustained run at the lowest concurrency that reached 1,000 req/s; server CPU and RSS
+(psutil) at idle and under load. Prints JSON.
 
     .venv/bin/python benchmarks/bench_serving.py [--seconds 5] [--sustain 60]
 """
@@ -180,7 +181,30 @@ async def measure(args: argparse.Namespace, http: str, target: str, pid: int, ro
                 usage.start()
                 result = await drive(call, level, args.seconds)
                 out[name][f"c{level}"] = {**result, "server": usage.read()}
+        out["entities"] = await entity_levels(args, session, http, usage)
         out["sustained"] = await sustain(args, out, {"rest": rest, "grpc": rpc}, usage)
+    return out
+
+
+async def entity_levels(args: argparse.Namespace, session, http: str, usage: ServerUsage) -> dict:
+    """The entity endpoint (a Feast online read, then the model) for one entity at
+    concurrency 1 and 4; skipped when the server's feature store does not serve it."""
+    async with session.get(f"{http}/v1/models/churn/entities") as r:
+        if r.status != 200:
+            return {"skipped": f"GET .../entities answered {r.status}"}
+    body = json.dumps({"entities": [{"customer_id": args.entity_id}]}).encode()
+    url = f"{http}/v1/models/churn/entities:predict"
+
+    async def call() -> bool:
+        async with session.post(url, data=body) as r:
+            answer = await r.json()
+            return r.status == 200 and "probabilities" in answer["results"][0]
+
+    out: dict[str, Any] = {"entity_id": args.entity_id}
+    await drive(call, 1, 1.0)
+    for level in (1, 4):
+        usage.start()
+        out[f"c{level}"] = {**await drive(call, level, args.seconds), "server": usage.read()}
     return out
 
 
@@ -281,6 +305,12 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
     parser.add_argument("--sustain", type=float, default=60.0, help="the sustained run")
     parser.add_argument("--serving-dir", type=Path, help="serve this folder (no training)")
+    parser.add_argument(
+        "--entity-id",
+        type=int,
+        default=1,
+        help="entity for the entity endpoint (measured when the home's Feast store serves it)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from _common import quiet

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -58,6 +59,11 @@ def parse_args(argv: list[str] | None = None) -> Options:
         default=1.0,
         help="per Feast online read of the entity endpoint (then 504)",
     )
+    p.add_argument(
+        "--no-entities",
+        action="store_true",
+        help="no entity endpoint: Feast is not imported (TF Serving's API only)",
+    )
     p.add_argument("--feature-threads", type=_positive(int), default=2, help="Feast readers")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--no-access-log", action="store_true")
@@ -96,6 +102,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         max_batch_rows=args.max_batch_rows,
         feature_timeout_seconds=args.feature_timeout_seconds,
         feature_threads=args.feature_threads,
+        entities=not args.no_entities,
     )
 
 
@@ -109,5 +116,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def exit_now(code: int) -> None:
+    """Exit without tearing down the interpreter: after a drained stop there is nothing left
+    to do, and garbage-collecting TensorFlow's, Feast's and Airflow's heap took seconds, long
+    enough for a supervisor to think the server hung."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

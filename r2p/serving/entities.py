@@ -16,7 +16,8 @@ for a single entity: the request was fine, the answer is that there is no such e
 whose every value is past its view's TTL gets a ``stale`` error. A body that is not that shape,
 a missing or extra key, or a key of the wrong type is 400; a failing store 503, a store that
 does not answer within ``--feature-timeout-seconds`` 504. ``GET .../entities`` describes the
-join key and features (503 until the feature service is resolved).
+join key and features (503 until the feature service is resolved). ``--no-entities`` turns the
+endpoint off (404), and with it the import of Feast at start-up.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from r2p.serving.registry import Served
 
 if TYPE_CHECKING:
     from r2p.serving.online import Feature, OnlineSpec
+    from r2p.serving.online_reader import OnlineReader
     from r2p.serving.rest import Handlers
 
 JSON = "application/json"
@@ -77,6 +79,13 @@ class EntityEndpoints:
         self.handlers = handlers
         self.runtime = handlers.runtime
 
+    def _reader(self) -> OnlineReader:
+        from r2p.serving.rest import HTTPError
+
+        if self.runtime.online is None:
+            raise HTTPError(404, "the entity endpoint is off (--no-entities)")
+        return self.runtime.online
+
     async def _store(self, call: Awaitable[T]) -> T:
         """``call``'s result; the store's failure as 503, its silence as 504."""
         from r2p.serving.rest import HTTPError
@@ -91,9 +100,9 @@ class EntityEndpoints:
     async def predict(self, request: Request) -> Response:
         served = self.handlers.served(request)
         payload = await self.handlers.json_body(request)
-        spec = await self._store(self.runtime.online.spec(served))
+        spec = await self._store(self._reader().spec(served))
         keys = entity_keys(payload, spec, self.runtime.options.max_instances)
-        records = await self._store(self.runtime.online.read(spec, keys))
+        records = await self._store(self._reader().read(spec, keys))
         known = [r for r in records if missing_reason(r) is None]
         proba = np.zeros((0, len(served.contract["classes"])))
         if known:
@@ -111,6 +120,6 @@ class EntityEndpoints:
 
     async def describe(self, request: Request) -> Response:
         served = self.handlers.served(request)
-        spec = await self._store(self.runtime.online.spec(served))
+        spec = await self._store(self._reader().spec(served))
         body = {"model_version": served.version, **spec.describe()}
         return Response(json.dumps(body), media_type=JSON)

@@ -11,6 +11,7 @@ inference over the time limit DEADLINE_EXCEEDED. (The standard gRPC health servi
 
 from __future__ import annotations
 
+import struct
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -67,27 +68,46 @@ def signature_def_map(contract: dict[str, Any]) -> get_model_metadata_pb2.Signat
     return out
 
 
-# Plain 1-D encodings decoded directly (most clients send these); anything else goes through
-# tf.make_ndarray. The direct path saves ~0.15 ms per batch-1 request of 13 features.
-_DIRECT = {1: ("float_val", "<f4"), 2: ("double_val", "<f8"), 3: ("int_val", "<i4"),
-           9: ("int64_val", "<i8")}  # fmt: skip
+# Plain 1-D encodings decoded straight into Python lists (what clients send, and what
+# tf.make_tensor_proto builds); anything else goes through tf.make_ndarray. Skipping NumPy saves
+# ~0.2 ms per batch-1 request of 13 features.
+_DIRECT = {1: ("float_val", "f"), 2: ("double_val", "d"), 3: ("int_val", "i"),
+           9: ("int64_val", "q")}  # fmt: skip
 _STRING = 7
+_FLOAT = 1
 
 
-def _array(proto: Any) -> np.ndarray:
+def _plain(proto: Any) -> tuple[str, list] | None:
+    """("text" | "number", values) of a plain 1-D tensor; None for any other encoding."""
+    dims = proto.tensor_shape.dim
+    if len(dims) != 1 or proto.tensor_shape.unknown_rank:
+        return None
+    n = dims[0].size
+    if proto.dtype == _STRING:
+        return ("text", list(proto.string_val)) if len(proto.string_val) == n else None
+    field, code = _DIRECT.get(proto.dtype, (None, None))
+    if field is None:
+        return None
+    if proto.tensor_content:
+        if len(proto.tensor_content) != n * struct.calcsize(code):
+            return None
+        return "number", list(struct.unpack(f"<{n}{code}", proto.tensor_content))
+    values = getattr(proto, field)
+    return ("number", list(values)) if len(values) == n else None
+
+
+def _general(proto: Any) -> tuple[str, list]:
+    """("text" | "number", values) of any TensorProto (BadInput-worthy errors raise)."""
     import tensorflow as tf
 
-    dims = proto.tensor_shape.dim
-    if len(dims) == 1 and not proto.tensor_shape.unknown_rank:
-        n = dims[0].size
-        if proto.dtype == _STRING and len(proto.string_val) == n:
-            return np.array(proto.string_val, dtype=object)
-        field, dtype = _DIRECT.get(proto.dtype, (None, None))
-        if field and proto.tensor_content and len(proto.tensor_content) == n * int(dtype[-1]):
-            return np.frombuffer(proto.tensor_content, dtype=dtype)
-        if field and not proto.tensor_content and len(getattr(proto, field)) == n:
-            return np.array(getattr(proto, field), dtype=dtype)
-    return tf.make_ndarray(proto)
+    array = tf.make_ndarray(proto)
+    if array.ndim != 1:
+        raise ValueError(f"expected a 1-D tensor, got shape {list(array.shape)}")
+    if array.dtype == object:
+        return "text", array.tolist()
+    if array.dtype.kind not in "fiu":
+        raise ValueError(f"expected a numeric or string tensor, got {array.dtype}")
+    return "number", array.tolist()
 
 
 def columns_from(served: Served, inputs: Any) -> dict[str, list]:
@@ -97,23 +117,29 @@ def columns_from(served: Served, inputs: Any) -> dict[str, list]:
     columns: dict[str, list] = {}
     for name, proto in inputs.items():
         try:
-            array = _array(proto)
+            kind, values = _plain(proto) or _general(proto)
         except Exception as exc:  # a TensorProto whose content does not match its shape/dtype
-            raise BadInput(f"{name}: unreadable tensor ({type(exc).__name__})") from None
-        if array.ndim != 1:
-            raise BadInput(f"{name}: expected a 1-D tensor, got shape {list(array.shape)}")
+            raise BadInput(f"{name}: unreadable tensor ({exc})"[:200]) from None
         if kinds.get(name) == "string":
-            if array.dtype != object:
-                raise BadInput(f"{name}: expected a string tensor, got {array.dtype}")
+            if kind != "text":
+                raise BadInput(f"{name}: expected a string tensor, got numbers")
             try:
-                columns[name] = [v.decode() for v in array]
+                columns[name] = [v.decode() for v in values]
             except UnicodeDecodeError:
                 raise BadInput(f"{name}: strings must be UTF-8") from None
-        elif array.dtype.kind in "fiu":
-            columns[name] = array.astype("float64").tolist()
+        elif kind == "number":
+            columns[name] = [float(v) for v in values]
         else:
-            raise BadInput(f"{name}: expected a numeric tensor, got {array.dtype}")
+            raise BadInput(f"{name}: expected a numeric tensor, got strings")
     return columns
+
+
+def probabilities_proto(proba: np.ndarray, out: Any) -> None:
+    """Fill the TensorProto ``out`` with float32 ``proba`` as tf.make_tensor_proto would."""
+    out.dtype = _FLOAT
+    for size in proba.shape:
+        out.tensor_shape.dim.add(size=size)
+    out.tensor_content = np.ascontiguousarray(proba, dtype="<f4").tobytes()
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -165,8 +191,6 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self, request: predict_pb2.PredictRequest, context: grpc.aio.ServicerContext
     ) -> predict_pb2.PredictResponse:
         """Class probabilities for the request's feature tensors."""
-        import tensorflow as tf
-
         async with self._observe("Predict", context):
             served = self._served(request.model_spec)
             columns = columns_from(served, request.inputs)
@@ -176,7 +200,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.name = self.name
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = SIGNATURE
-            response.outputs["probabilities"].CopyFrom(tf.make_tensor_proto(proba))
+            probabilities_proto(proba, response.outputs["probabilities"])
             return response
         raise AssertionError("unreachable: _observe aborted the call")
 

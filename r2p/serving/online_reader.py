@@ -1,11 +1,11 @@
 """Feast online reads off the event loop, each bounded by a timeout (the server never hangs on
 a slow or locked store).
 
-A few threads, each with a FeatureStore of its own (its own SQLite connection). The spec of a
-served version (its feature service, join key, views and TTLs) is resolved once, in the
+A few daemon threads, each with a FeatureStore of its own (its own SQLite connection). The spec
+of a served version (its feature service, join key, views and TTLs) is resolved once, in the
 background as soon as the version is loaded, and again 5 s after a failure (until then
-requests are told of the failure at once); a new version makes
-every thread re-read the Feast registry before its next read.
+requests are told of the failure at once); a new version makes every thread re-read the Feast
+registry before its next read.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import queue
+import sys
 import threading
 import time
-from collections.abc import Awaitable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,16 +39,71 @@ class StoreTimeout(Exception):
     """The online store did not answer in time (HTTP 504)."""
 
 
+class _DaemonPool:
+    """Worker threads that never hold up the process's exit (a Feast read stuck on a locked
+    store, or the first import of Feast, must not delay a drained shutdown)."""
+
+    def __init__(self, threads: int) -> None:
+        self.jobs: queue.SimpleQueue[tuple[Future, Callable[..., Any], tuple] | None]
+        self.jobs = queue.SimpleQueue()
+        for i in range(threads):
+            threading.Thread(target=self._work, name=f"feast-{i}", daemon=True).start()
+        self.threads = threads
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        future: Future[T] = Future()
+        self.jobs.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, fn, args = job
+            if not future.set_running_or_notify_cancel():
+                continue  # its request timed out before a thread was free
+            try:
+                future.set_result(fn(*args))
+            except BaseException as exc:  # handed to the request that waits for it
+                future.set_exception(exc)
+
+    def shutdown(self) -> None:
+        for _ in range(self.threads):
+            self.jobs.put(None)
+
+
 class OnlineReader:
     """Resolves served versions' specs and reads entities' features, with a timeout."""
 
     def __init__(self, threads: int, timeout_seconds: float) -> None:
         self.timeout = timeout_seconds
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="feast")
+        self.pool = _DaemonPool(threads)
         self._local = threading.local()
         self._generation = 0
         self._specs: dict[Path, Future[OnlineSpec]] = {}
         self._lock = threading.Lock()
+
+    @staticmethod
+    def import_feast() -> None:
+        """Import Feast and the storage layer and open a feature store now, before the server
+        listens: seconds of CPU under the GIL that, in the background, would stall requests.
+        Feast imports PyTorch eagerly (for an optional tensor conversion this server never
+        uses), so the server process, which runs TensorFlow only, blocks that import: ~10 s
+        and hundreds of MB less. The server's logging (stderr, its format) is kept: importing
+        Airflow (the storage layer) replaces the root logger's handlers."""
+        sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
+        root = logging.getLogger()
+        handlers, level = root.handlers[:], root.level
+        import feast.type_map  # noqa: F401
+
+        import r2p.storage  # noqa: F401
+        from r2p.features.store import feature_store
+
+        root.handlers[:] = handlers  # Airflow's import swaps in its own
+        root.setLevel(level)
+
+        try:
+            feature_store()  # the first FeatureStore costs a second of CPU, later ones ms
+        except Exception as exc:  # reported again (503) by the requests that need it
+            log.warning("entity endpoint: cannot open the feature store: %s", exc)
 
     def _store(self) -> Any:
         local = self._local
@@ -119,4 +176,4 @@ class OnlineReader:
 
     def stop(self) -> None:
         """Let the threads end (reads under way finish)."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()

@@ -128,7 +128,7 @@ class Server:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, cwd=REPO, env=env)
 
-    def wait(self, path: str = "/readyz", timeout: float = 90) -> None:
+    def wait(self, path: str = "/readyz", timeout: float = 240) -> None:
         """Block until ``path`` answers 200 (fail with the server's log otherwise)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

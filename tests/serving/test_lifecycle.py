@@ -15,6 +15,7 @@ from typing import Any
 
 import grpc
 import httpx
+import numpy as np
 import pytest
 
 from tests.serving.conftest import (
@@ -194,7 +195,9 @@ def test_sigterm_drains_without_failures(start_server, published: Published) -> 
     assert closing.status_code == 200 and closing.headers["connection"] == "close"
     during = [a for a in load.answers if a.t >= t0]
     assert len(during) > 10, "the load thread sent too few requests during the drain"
-    assert not load.failures(), load.failures()[:5]
+    # every request sent before the drain ended succeeded (the load thread may send one more
+    # after it, on a slow machine: that one may be refused)
+    assert not load.failures(until=t0 + drain), load.failures()[:5]
     assert server.proc.wait(timeout=drain + grace + 5) == 0
     took = time.monotonic() - t0
     assert drain <= took < drain + grace + 3, f"exited {took:.2f}s after SIGTERM"
@@ -230,7 +233,7 @@ def test_bad_command_line_exits_2(args: list[str], message: str) -> None:
 def test_busy_port_exits_1(server: Server, tmp_path, busy: str) -> None:
     ports = {"grpc": free_port(), "http": free_port()}
     ports[busy] = server.grpc_port if busy == "grpc" else server.http_port
-    args = ["--serving-dir", str(tmp_path), "--grpc-port", str(ports["grpc"])]
+    args = ["--serving-dir", str(tmp_path), "--grpc-port", str(ports["grpc"]), "--no-entities"]
     args += ["--http-port", str(ports["http"])]
     done = subprocess.run(
         [sys.executable, "-m", "r2p.serving", "--model", "churn", *args],
@@ -242,3 +245,57 @@ def test_busy_port_exits_1(server: Server, tmp_path, busy: str) -> None:
     assert done.returncode == 1, done.stderr[-2000:]
     expected = "cannot bind gRPC" if busy == "grpc" else "address already in use"
     assert expected in done.stderr
+
+
+def _slow_upload(server: Server, contract: dict, seconds: float, out: dict) -> None:
+    """A predict request whose body trickles in over ``seconds`` (a slow client): in flight
+    for that long, whatever the server does meanwhile."""
+    body = json.dumps({"instances": sample_rows(contract, 3, seed=5)}).encode()
+    pieces = [body[i : i + len(body) // 6 + 1] for i in range(0, len(body), len(body) // 6 + 1)]
+
+    def trickle() -> Any:
+        for piece in pieces:
+            time.sleep(seconds / len(pieces))
+            yield piece
+
+    out["start"] = time.monotonic()
+    try:
+        r = httpx.post(server.url + PREDICT, content=trickle(), timeout=30)
+        out["status"], out["body"] = r.status_code, r.json()
+    except httpx.HTTPError as exc:
+        out["status"], out["body"] = None, repr(exc)
+    out["end"] = time.monotonic()
+
+
+@pytest.mark.timeout(180)
+def test_request_in_flight_when_listeners_close_finishes(
+    start_server, published: Published
+) -> None:
+    """SIGTERM under REST and gRPC load; a slow upload starts just before the drain period
+    ends and is still arriving when the listeners close: it is answered 200, every request
+    sent during the drain succeeds, clients are refused (UNAVAILABLE on gRPC) only after the
+    drain, and the process exits 0."""
+    drain, grace = 2.0, 4.0
+    server = start_server("--drain-seconds", str(drain), "--grace-seconds", str(grace))
+    server.wait()
+    slow: dict[str, Any] = {}
+    with Load(server, published.contract, grpc_too=True) as load:
+        wait_for(lambda: len(load.answers) > 20, what="answers before SIGTERM")
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(drain - 0.5)
+        upload = threading.Thread(target=_slow_upload, args=(server, published.contract, 1.5, slow))
+        upload.start()
+        code = server.proc.wait(timeout=drain + grace + 10)
+        upload.join(timeout=30)
+    assert code == 0, server.logs()
+    assert slow["status"] == 200, slow["body"]
+    assert np.array(slow["body"]["predictions"]).shape == (3, 2)
+    assert slow["end"] > t0 + drain + 0.3, "the slow request ended before the listeners closed"
+    failed = load.failures()
+    assert failed, "the load never saw the listeners close"
+    assert min(a.t for a in failed) >= t0 + drain - 0.1, failed[:3]
+    assert not load.failures(until=t0 + drain - 0.1)
+    grpc_failures = {a.detail.split(" ")[0] for a in failed if a.protocol == "grpc"}
+    assert grpc_failures <= {"StatusCode.UNAVAILABLE"}, grpc_failures
+    assert len([a for a in load.answers if t0 <= a.t < t0 + drain and a.ok]) > 10
