@@ -1,11 +1,13 @@
 """The model server process: REST (uvicorn) and gRPC (grpc.aio) on one event loop, around one
 registry and one batcher (the inference threads, which merge requests queued together into one
-``session.run`` per served version).
+``session.run`` per served version; a small request that finds them idle is answered on the
+loop), and the online reader of the entity endpoint (Feast, imported before listening).
 
 On SIGTERM (or SIGINT) the server drains: ``/readyz`` answers 503 at once, requests are still
 answered for ``drain_seconds`` (HTTP responses carry ``Connection: close`` so clients move to
 other replicas), then both servers stop accepting, in-flight requests finish (at most
-``grace_seconds``) and the process exits 0. A second SIGINT stops at once.
+``grace_seconds``) and the process exits 0 (without tearing the interpreter down, see
+``__main__``). A second SIGINT stops at once.
 """
 
 from __future__ import annotations
