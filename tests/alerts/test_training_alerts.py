@@ -16,7 +16,7 @@ from r2p.sample.landing import generate_days
 from tests.alerts.conftest import text_of
 from tests.alerts.test_alert_routes import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # 13 DAG runs, 3 trainings
 START = dt.date(2026, 11, 10)
 
 
