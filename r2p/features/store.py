@@ -20,6 +20,7 @@ from feast import FeatureStore
 from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.features.definitions import feast_objects, view_name
+from r2p.features.duckdb_storage import serve_storage
 from r2p.features.paths import source_file
 from r2p.features.repo_config import (
     REPO,
@@ -46,6 +47,7 @@ def feature_store(offline_store: str | None = None) -> FeatureStore:
     A SQL registry is connected here, so an unreachable PostgreSQL fails at once, within its
     ``connect_timeout``, as :class:`RegistryUnavailable` naming the server."""
     config = repo_config(offline_store)
+    serve_storage()  # an s3:// root: DuckDB reads it through the storage connection
     store = FeatureStore(config=config, repo_path=str(REPO))
     if config.registry.registry_type == "sql":
         from sqlalchemy.exc import OperationalError

@@ -91,10 +91,16 @@ def processes_of(home: Path) -> list[psutil.Process]:
 
 @contextmanager
 def running_stack(
-    tmp: Path, *, model: str | None = None, executor: str = "local", prepare: Any = None
+    tmp: Path,
+    *,
+    model: str | None = None,
+    executor: str = "local",
+    prepare: Any = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[Stack]:
     """Bring a stack up in ``tmp`` (``prepare()`` runs first, in the stack's home) and always
-    bring it down, drop its database and delete its Redis keys afterwards."""
+    bring it down, drop its database and delete its Redis keys afterwards. ``extra_env`` is
+    set last (e.g. an ``s3://`` storage root), for ``prepare`` and every program."""
     services_or_skip()
     from r2p.stack import StackConfig, client, down, up
     from r2p.stack.database import drop_database
@@ -115,6 +121,9 @@ def running_stack(
         mp.setenv(key, value)
     for key in ("R2P_STORAGE", "R2P_LANDING", "R2P_STORAGE_CONN_ID", "R2P_SERVING"):
         mp.delenv(key, raising=False)
+    for key, value in (extra_env or {}).items():
+        mp.setenv(key, value)
+    env.update(extra_env or {})
     cfg = StackConfig(
         db_url=db_url,
         api_port=free_port(),
@@ -169,6 +178,25 @@ def run_seconds(run: dict[str, Any]) -> float:
     """A finished run's wall time (start to end)."""
     start = dt.datetime.fromisoformat(run["start_date"])
     return (dt.datetime.fromisoformat(run["end_date"]) - start).total_seconds()
+
+
+def assert_online_equals_partition(cfg: Any, day: dt.date, source: str = "profile") -> None:
+    """Feast's online values (materialised by the data run) equal the committed partition of
+    ``source`` for the first five entities."""
+    from r2p.features.store import feature_store
+    from r2p.ingest.stage import read_offline
+    from tests.features.helpers import online
+
+    key = cfg.dataset.entity.key
+    rows = read_offline(cfg, source, day).to_pylist()
+    ids = sorted(r[key] for r in rows)[:5]
+    served = online(feature_store(), cfg, ids)
+    by_id = {r[key]: r for r in rows}
+    cols = [c.name for c in cfg.source(source).columns if c.name in served]
+    assert cols
+    for i, entity in enumerate(ids):
+        for col in cols:
+            assert served[col][i] == by_id[entity][col], (entity, col)
 
 
 def log_tail(home: Path, dag_id: str, run_id: str) -> str:

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.stack_helpers import (
     Stack,
+    assert_online_equals_partition,
     asset_triggered_runs,
     log_tail,
     processes_of,
@@ -66,11 +67,8 @@ def _http(port: int, path: str) -> int:
 def test_data_then_training_dag_through_the_rest_api(stack: Stack) -> None:
     from r2p import storage
     from r2p.config import load_pipeline
-    from r2p.features.store import feature_store
-    from r2p.ingest.stage import read_offline
     from r2p.promotion import record
     from r2p.runner import RunInfo, manifest
-    from tests.features.helpers import online
 
     api, cfg = stack.api, load_pipeline("churn")
     assert api.wait_dag("churn_data", 180)["is_paused"] is True  # paused at creation
@@ -93,16 +91,7 @@ def test_data_then_training_dag_through_the_rest_api(stack: Stack) -> None:
     assert stages["materialize"]["outputs"]["interval"]["ds"] == DAY.isoformat()
 
     # online values (Feast on Redis, written by the materialize task) equal the partition
-    key = cfg.dataset.entity.key
-    profile = read_offline(cfg, "profile", DAY).to_pylist()
-    ids = sorted(r[key] for r in profile)[:5]
-    served = online(feature_store(), cfg, ids)
-    by_id = {r[key]: r for r in profile}
-    profile_cols = [c.name for c in cfg.source("profile").columns if c.name in served]
-    assert profile_cols
-    for i, entity in enumerate(ids):
-        for col in profile_cols:
-            assert served[col][i] == by_id[entity][col], (entity, col)
+    assert_online_equals_partition(cfg, DAY)
 
     # the features event triggered the training DAG
     def training_run() -> dict | None:
