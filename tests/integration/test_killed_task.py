@@ -145,3 +145,21 @@ def test_a_missed_deadline_pages_on_call_from_the_triggerer(stack) -> None:
     run = s.api.wait_run(LATE_DAG, run_id, timeout=120)
     assert run["state"] == "success" and len(deadline_messages()) == 1
     assert routes.others("on_call") == []
+
+
+def test_readiness_on_the_stack(stack) -> None:
+    """``r2p ready`` with the stack's environment: its database, a healthy scheduler from the
+    api-server's health endpoint, and the DAG folder without import errors."""
+    from r2p.stack import stack_env
+    from r2p.stack.commands import recorded_config
+    from tests.conftest import run_cli
+
+    env = stack_env(recorded_config())
+    done = run_cli(
+        "ready", "--item", "database", "--item", "scheduler", "--item", "dag_imports", env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = dict(line.split(None, 2)[1:] for line in done.stdout.splitlines()[:-1])
+    assert lines["database"].startswith("postgresql")
+    assert "healthy, last heartbeat" in lines["scheduler"]
+    assert "no import errors" in lines["dag_imports"] and done.stdout.endswith("ready\n")
