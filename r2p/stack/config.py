@@ -115,6 +115,9 @@ def stack_env(cfg: StackConfig, base: dict[str, str] | None = None) -> dict[str,
         AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT=str(cfg.trigger_log_port),
         AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="30",
         PYTHONUNBUFFERED="1",
+        # setproctitle must not overwrite the environment block: /proc/<pid>/environ is how
+        # `down` and the tests recognise what this stack started.
+        SPT_NOENV="1",
     )
     if cfg.executor == "celery":
         env.update(
