@@ -268,7 +268,7 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     row = request_row(contract)
     http_port, grpc_port = _free_port(), _free_port()
     cmd = [sys.executable, "-m", "r2p.serving", "--model", "churn", "--serving-dir", str(serving)]
-    cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    cmd += ["--http-port", str(http_port), "--grpc-port", str(grpc_port), *args.server_arg]
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=REPO)
     try:
@@ -310,6 +310,12 @@ def main() -> int:
         type=int,
         default=1,
         help="entity for the entity endpoint (measured when the home's Feast store serves it)",
+    )
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        help="an extra argument for the server, e.g. --server-arg=--no-entities (repeatable)",
     )
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
