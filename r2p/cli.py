@@ -288,6 +288,9 @@ def _quiet_console() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``r2p`` command; returns the process exit status."""
     args = _parser().parse_args(argv)
+    from r2p.home import ensure_airflow_home
+
+    ensure_airflow_home()  # before any command imports Airflow (never ~/airflow)
     _quiet_console()
     from r2p.config import ConfigError
 

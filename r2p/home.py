@@ -61,6 +61,13 @@ def lock_file() -> Path:
     return REPO_ROOT / "constraints.txt"
 
 
+def ensure_airflow_home() -> None:
+    """Point ``AIRFLOW_HOME`` at ``$R2P_HOME/airflow`` unless it is set. Entry points call
+    this before anything imports Airflow, which otherwise creates ``~/airflow`` on import."""
+    base = Path(os.environ.get("R2P_HOME", ".r2p")).expanduser().resolve()
+    os.environ.setdefault("AIRFLOW_HOME", str(base / "airflow"))
+
+
 def airflow_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for Airflow commands on the embedded default: its home under ``R2P_HOME``.
 
