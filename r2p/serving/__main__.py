@@ -12,7 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from r2p.serving.server import Options, run
+from r2p.home import ensure_airflow_home
+
+ensure_airflow_home()  # before the server imports Airflow (through r2p.storage): never ~/airflow
+
+from r2p.serving.server import Options, run  # noqa: E402
 
 
 def _positive(kind: type) -> object:
