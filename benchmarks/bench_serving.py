@@ -5,8 +5,9 @@ Trains the churn model cheaply and publishes it (or takes ``--serving-dir``), st
 16 and 64 (p50/p95/p99, throughput, errors) beside the in-process ``FrozenModel.predict``
 batch-1 latency (the peer: what the server adds is the difference), the entity endpoint
 (Feast online read + model) at concurrency 1 and 4 when the home's feature store serves it;
-then a sustained run at the lowest concurrency that reached 1,000 req/s; server CPU and RSS
-(psutil) at idle and under load. Prints JSON.
+then a sustained run at the lowest concurrency that reached 1,000 req/s, with a hot reload to
+version 2 halfway through (failed requests, answers per version, how long the switch took);
+server CPU and RSS (psutil) at idle and under load. Prints JSON.
 
     .venv/bin/python benchmarks/bench_serving.py [--seconds 5] [--sustain 60]
 """
@@ -31,6 +32,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 LEVELS = (1, 4, 16, 64)
 TARGET_RPS = 1000
+Reload = Callable[[], None]  # publishes version 2 (the hot reload of the sustained run)
 
 
 def _free_port() -> int:
@@ -39,8 +41,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def publish_model(home: Path) -> Path:
-    """Train and export churn on generated days, publish it as version 1; the serving dir."""
+def publish_model(home: Path) -> tuple[Path, Callable[[], None]]:
+    """Train and export churn on generated days (loaded online too, for the entity endpoint),
+    publish it as version 1; the serving dir and a function that publishes version 2."""
     os.environ["R2P_HOME"] = str(home)
     sys.path.insert(0, str(REPO))
     from r2p.config import load_pipeline
@@ -52,13 +55,15 @@ def publish_model(home: Path) -> Path:
     from tests.features.helpers import load_days
 
     cfg = load_pipeline("churn")
-    load_days(cfg, dt.date(2026, 11, 2), 10, entities=120, materialize=False)
-    dataset = build_training_set(cfg, dt.date(2026, 11, 12), "bench")
+    today = dt.datetime.now(dt.UTC).date()  # days up to yesterday: fresh online (TTL)
+    load_days(cfg, today - dt.timedelta(days=10), 10, entities=120, materialize=True)
+    dataset = build_training_set(cfg, today, "bench")
     proto = prototype_stage(cfg, dataset, "bench")
     model = retrain_stage(cfg, dataset, "bench", proto)
     export = export_stage(cfg, dataset, "bench", model)
     serving_folder.switch("churn", serving_folder.stage("churn", 1, export["uri"]))
-    return serving_dir()
+    second = serving_folder.stage("churn", 2, export["uri"])
+    return serving_dir(), lambda: serving_folder.switch("churn", second)
 
 
 def request_row(contract: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +152,15 @@ class ServerUsage:
         }
 
 
-async def measure(args: argparse.Namespace, http: str, target: str, pid: int, row: dict, req):
+async def measure(
+    args: argparse.Namespace,
+    http: str,
+    target: str,
+    pid: int,
+    row: dict,
+    req: Any,
+    reload: Reload | None,
+) -> dict[str, Any]:
     import aiohttp
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
@@ -156,6 +169,7 @@ async def measure(args: argparse.Namespace, http: str, target: str, pid: int, ro
     usage.start()
     await asyncio.sleep(2)
     out: dict[str, Any] = {"server_idle": usage.read(), "rest": {}, "grpc": {}}
+    answers: list[tuple[float, str | None]] = []  # (when, model version) of every answer
     body = json.dumps({"instances": [row]}).encode()
     headers = {"Content-Type": "application/json"}
     url = f"{http}/v1/models/churn:predict"
@@ -169,10 +183,12 @@ async def measure(args: argparse.Namespace, http: str, target: str, pid: int, ro
         async def rest() -> bool:
             async with session.post(url, data=body, headers=headers) as r:
                 await r.read()
+                answers.append((time.perf_counter(), r.headers.get("x-model-version")))
                 return r.status == 200
 
         async def rpc() -> bool:
-            await stub.Predict(req, timeout=5)
+            response = await stub.Predict(req, timeout=5)
+            answers.append((time.perf_counter(), str(response.model_spec.version.value)))
             return True
 
         for name, call in (("rest", rest), ("grpc", rpc)):
@@ -182,7 +198,8 @@ async def measure(args: argparse.Namespace, http: str, target: str, pid: int, ro
                 result = await drive(call, level, args.seconds)
                 out[name][f"c{level}"] = {**result, "server": usage.read()}
         out["entities"] = await entity_levels(args, session, http, usage)
-        out["sustained"] = await sustain(args, out, {"rest": rest, "grpc": rpc}, usage)
+        calls = {"rest": rest, "grpc": rpc}
+        out["sustained"] = await sustain(args, out, calls, usage, answers, reload)
     return out
 
 
@@ -208,9 +225,11 @@ async def entity_levels(args: argparse.Namespace, session, http: str, usage: Ser
     return out
 
 
-async def sustain(args, out: dict, calls: dict, usage: ServerUsage) -> dict:
+async def sustain(
+    args, out: dict, calls: dict, usage: ServerUsage, answers: list, reload: Reload | None
+) -> dict:
     """The sustained run: REST at the lowest concurrency that reached the target (else the
-    fastest level of either protocol)."""
+    fastest level of either protocol), with ``reload`` (publishing version 2) halfway."""
     levels = [
         (name, level)
         for name in ("rest", "grpc")
@@ -225,8 +244,32 @@ async def sustain(args, out: dict, calls: dict, usage: ServerUsage) -> dict:
         levels = [best]
     name, level = levels[0]
     usage.start()
-    result = await drive(calls[name], level, args.sustain)
-    return {"protocol": name, "concurrency": level, **result, "server": usage.read()}
+    answers.clear()
+    run = asyncio.ensure_future(drive(calls[name], level, args.sustain))
+    switched = None
+    if reload is not None:
+        await asyncio.sleep(args.sustain / 2)
+        switched = time.perf_counter()
+        await asyncio.to_thread(reload)
+    result = await run
+    out = {"protocol": name, "concurrency": level, **result, "server": usage.read()}
+    if switched is not None:
+        out["hot_reload"] = reload_report(answers, switched)
+    return out
+
+
+def reload_report(answers: list[tuple[float, str | None]], switched: float) -> dict[str, Any]:
+    """Answers per version around the switch to version 2 and how long it took to serve."""
+    versions = [v for _, v in answers]
+    first_new = next((t for t, v in answers if v == "2"), None)
+    after = [v for t, v in answers if first_new is not None and t > first_new]
+    return {
+        "answers_by_version": {v: versions.count(v) for v in sorted(set(versions), key=str)},
+        "seconds_from_switch_to_first_v2_answer": (
+            round(first_new - switched, 3) if first_new is not None else None
+        ),
+        "v1_answers_after_first_v2": after.count("1"),
+    }
 
 
 def peer_latency(folder: Path, row: dict, repeat: int = 2000) -> dict[str, float]:
@@ -262,7 +305,7 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
 
 
 def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
-    serving = args.serving_dir or publish_model(tmp / "home")
+    serving, reload = (args.serving_dir, None) if args.serving_dir else publish_model(tmp / "home")
     folder = next(p for p in (serving / "churn").iterdir() if p.name.isdigit())
     contract = json.loads((folder / "contract.json").read_text())
     row = request_row(contract)
@@ -278,7 +321,8 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         req = grpc_request(contract, row)
         import uvloop
 
-        report = uvloop.run(measure(args, url, f"127.0.0.1:{grpc_port}", proc.pid, row, req))
+        target = f"127.0.0.1:{grpc_port}"
+        report = uvloop.run(measure(args, url, target, proc.pid, row, req, reload))
     finally:
         proc.terminate()
         code = proc.wait(timeout=30)
@@ -296,6 +340,9 @@ def run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "grpc_p50_le_1_5ms_at_c1": (low["grpc"] or 99) <= 1.5,
             "sustained_ge_1000rps_0_errors": sustained.get("rps", 0) >= TARGET_RPS
             and sustained["errors"] == 0,
+            "hot_reload_under_that_load_0_failed": "hot_reload" in sustained
+            and sustained["errors"] == 0
+            and sustained["hot_reload"]["seconds_from_switch_to_first_v2_answer"] is not None,
         },
     }
 

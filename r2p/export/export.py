@@ -141,6 +141,8 @@ def export_model(
         folder = Path(tmp)
         contract = build_export(cfg, retrain["uri"], folder, input_names)
         contract["run_id"] = run_id
+        if retrain.get("feature_service"):  # what the entity endpoint reads online
+            contract["feature_service"] = retrain["feature_service"]
 
         def write(prefix: storage.ObjectStoragePath) -> None:
             for path in sorted(folder.rglob("*")):

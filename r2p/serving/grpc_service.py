@@ -5,12 +5,13 @@ model, on the generated servicer base class.
 and answers ``probabilities`` only: the frozen graph the server runs has no ``logits`` fetch,
 so the metadata lists ``probabilities`` as the one output. Another model name or version is
 NOT_FOUND, input the model cannot take INVALID_ARGUMENT, no model loaded yet UNAVAILABLE, an
-inference over the time limit DEADLINE_EXCEEDED. (The standard gRPC health service needs
-``grpcio-health-checking``, which is not installed: readiness is HTTP ``/readyz``.)
+inference over the time limit DEADLINE_EXCEEDED. The same server answers the standard gRPC
+health service (``r2p.serving.health_service``), as ``/readyz`` does.
 """
 
 from __future__ import annotations
 
+import logging
 import struct
 import time
 from collections.abc import AsyncIterator
@@ -19,17 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import numpy as np
+from grpc_health.v1 import health_pb2_grpc
 from tensorflow_serving.apis import (
     get_model_metadata_pb2,
     predict_pb2,
     prediction_service_pb2_grpc,
 )
 
+from r2p.serving.health_service import HealthService
 from r2p.serving.registry import BadInput, Served
 
 if TYPE_CHECKING:
     from r2p.serving.server import Runtime
 
+log = logging.getLogger(__name__)
 PREDICT_METHOD = "tensorflow/serving/predict"
 SIGNATURE = "serving_default"
 DTYPES = {"float64": "DT_DOUBLE", "float32": "DT_FLOAT", "string": "DT_STRING"}
@@ -171,19 +175,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     ) -> AsyncIterator[None]:
         metrics = self.runtime.metrics
         t0, code, message = time.perf_counter(), grpc.StatusCode.OK, ""
-        metrics.in_flight.inc()
-        try:
-            yield
-        except BadInput as exc:
-            code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
-        except Abort as exc:
-            code, message = exc.code, exc.message
-        except TimeoutError:
-            code = grpc.StatusCode.DEADLINE_EXCEEDED
-            message = f"inference took over {self.runtime.options.timeout_seconds}s"
-        finally:
-            metrics.in_flight.dec()
-            metrics.observe("grpc", endpoint, code.name, time.perf_counter() - t0)
+        with self.runtime.answering():
+            try:
+                yield
+            except BadInput as exc:
+                code, message = grpc.StatusCode.INVALID_ARGUMENT, str(exc)
+            except Abort as exc:
+                code, message = exc.code, exc.message
+            except TimeoutError:
+                code = grpc.StatusCode.DEADLINE_EXCEEDED
+                message = f"inference took over {self.runtime.options.timeout_seconds}s"
+            except Exception:  # a bug or a failing model: logged, counted, INTERNAL to the client
+                log.exception("gRPC %s failed", endpoint)
+                code, message = grpc.StatusCode.INTERNAL, "internal error (see the server log)"
+        metrics.observe("grpc", endpoint, code.name, time.perf_counter() - t0)
         if code != grpc.StatusCode.OK:
             await context.abort(code, message)
 
@@ -235,6 +240,7 @@ def create_server(runtime: Runtime) -> grpc.aio.Server:
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(runtime), server
     )
+    health_pb2_grpc.add_HealthServicer_to_server(HealthService(runtime), server)
     try:
         port = server.add_insecure_port(f"{opts.host}:{opts.grpc_port}")
     except RuntimeError as exc:

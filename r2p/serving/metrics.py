@@ -45,6 +45,17 @@ class Metrics:
             registry=r,
         )
         self.in_flight = Gauge("r2p_serving_in_flight", "Requests being answered", registry=r)
+        self.inline = Counter(
+            "r2p_serving_inline_runs",
+            "Model runs done on the event loop for a lone request (no batching)",
+            registry=r,
+        )
+        self.batch = Histogram(
+            "r2p_serving_batch_requests",
+            "Requests answered by one model run of the batching threads",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
         self.version = Gauge(
             "r2p_serving_model_version", "The served model version", ["model"], registry=r
         )

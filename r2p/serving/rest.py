@@ -223,11 +223,10 @@ class Observe:
             await send(message)
 
         metrics = self.runtime.metrics
-        metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_with_headers)
+            with self.runtime.answering():
+                await self.app(scope, receive, send_with_headers)
         finally:
-            metrics.in_flight.dec()
             seconds = time.perf_counter() - t0
             metrics.observe("rest", endpoint_of(scope["path"]), status, seconds)
             client = scope.get("client") or ("-", 0)

@@ -47,6 +47,7 @@ def test_export_infra_validates_and_passes_parity(trained) -> None:
     assert contract["feature_order"] == [c.name for c in cfg.feature_columns]
     assert contract["classes"] == cfg.dataset.label.classes
     assert contract["files"][PB] == export["pb_sha256"]
+    assert contract["feature_service"] == model["feature_service"]  # the entity endpoint's
 
 
 PURE_TF = """

@@ -118,3 +118,23 @@ def test_grpc_requests_in_metrics(stub, server: Server) -> None:
     text = httpx.get(server.url + "/metrics").text
     labels = 'code="NOT_FOUND",endpoint="GetModelMetadata",protocol="grpc"'
     assert f"r2p_serving_requests_total{{{labels}}}" in text
+
+
+def test_standard_health_service(server: Server) -> None:
+    """``grpc.health.v1.Health`` (what gRPC load balancers and probes call) through its own
+    stub: SERVING for the server and the PredictionService, NOT_FOUND for another service;
+    ``Watch`` opens with the current status."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    serving = health_pb2.HealthCheckResponse.SERVING
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        for service in ("", "tensorflow.serving.PredictionService"):
+            answer = health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert answer.status == serving, service
+        with pytest.raises(grpc.RpcError) as err:
+            health.Check(health_pb2.HealthCheckRequest(service="other.Service"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND
+        watch = health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=5)
+        assert next(watch).status == serving
+        watch.cancel()

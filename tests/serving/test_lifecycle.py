@@ -112,6 +112,14 @@ def metric(server: Server, pattern: str) -> str | None:
     return next((ln for ln in text.splitlines() if re.search(pattern, ln)), None)
 
 
+def grpc_health(channel: grpc.Channel) -> str:
+    """The server's status from the standard gRPC health service."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    answer = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    return health_pb2.HealthCheckResponse.ServingStatus.Name(answer.status)
+
+
 def wait_for(condition: Any, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -134,6 +142,7 @@ def test_reload_under_load(start_server, published: Published) -> None:
         with pytest.raises(grpc.RpcError) as err:
             Load(server, published.contract)._stub(channel).Predict(request, timeout=5)
         assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert grpc_health(channel) == "NOT_SERVING"
 
     publish(server.serving_dir, published.builds[1])
     server.wait()
@@ -185,12 +194,15 @@ def test_sigterm_drains_without_failures(start_server, published: Published) -> 
         server.proc.send_signal(signal.SIGTERM)
         ready = httpx.get(server.url + "/readyz", headers={"Connection": "close"})
         not_ready_after = time.monotonic() - t0
+        with grpc.insecure_channel(server.grpc_target) as channel:
+            grpc_ready = grpc_health(channel)
         closing = httpx.post(
             server.url + PREDICT, json={"instances": sample_rows(published.contract, 1)}
         )
         time.sleep(drain - 0.4)  # the load balancer would have moved on by now
         load.stop.set()
     assert ready.status_code == 503 and ready.json()["error"] == "draining"
+    assert grpc_ready == "NOT_SERVING"
     assert not_ready_after < 0.5
     assert closing.status_code == 200 and closing.headers["connection"] == "close"
     during = [a for a in load.answers if a.t >= t0]
@@ -297,5 +309,6 @@ def test_request_in_flight_when_listeners_close_finishes(
     assert min(a.t for a in failed) >= t0 + drain - 0.1, failed[:3]
     assert not load.failures(until=t0 + drain - 0.1)
     grpc_failures = {a.detail.split(" ")[0] for a in failed if a.protocol == "grpc"}
-    assert grpc_failures <= {"StatusCode.UNAVAILABLE"}, grpc_failures
+    details = [(round(a.t - t0, 3), a.detail) for a in failed if a.protocol == "grpc"]
+    assert grpc_failures <= {"StatusCode.UNAVAILABLE"}, (details[:5], server.logs())
     assert len([a for a in load.answers if t0 <= a.t < t0 + drain and a.ok]) > 10

@@ -4,6 +4,7 @@ loader's, every bad request a 4xx with ``{"error": ...}``, health and metadata."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -215,9 +216,21 @@ def sample_rows_for(srv: Server) -> dict[str, Any]:
     return sample_rows(contract, 1)[0]
 
 
+def _multi_request_batches(server: Server) -> float:
+    """Model runs of the batching threads that answered two requests or more, so far."""
+    text = httpx.get(server.url + "/metrics").text
+    single = re.search(r'^r2p_serving_batch_requests_bucket\{le="1\.0"\} (\S+)$', text, re.M)
+    total = re.search(r"^r2p_serving_batch_requests_count (\S+)$", text, re.M)
+    assert single and total, "no batch histogram in /metrics"
+    return float(total.group(1)) - float(single.group(1))
+
+
 def test_concurrent_requests_get_their_own_rows(server: Server, reference, rows) -> None:
-    """Requests merged into one batch each get the answer to their own rows."""
+    """Requests merged into one batch each get the answer to their own rows; concurrent
+    requests are batched (not answered one by one on the event loop)."""
     from concurrent.futures import ThreadPoolExecutor
+
+    merged_before = _multi_request_batches(server)
 
     def ask(i: int) -> list:
         body = {"instances": rows[i % len(rows) : i % len(rows) + 1 + i % 3]}
@@ -230,3 +243,4 @@ def test_concurrent_requests_get_their_own_rows(server: Server, reference, rows)
     for sent, got in answers:
         want = reference.predict(as_columns(sent))
         np.testing.assert_allclose(np.array(got), want, atol=1e-6)
+    assert _multi_request_batches(server) > merged_before
