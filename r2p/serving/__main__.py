@@ -52,6 +52,13 @@ def parse_args(argv: list[str] | None = None) -> Options:
     p.add_argument("--poll-seconds", type=_positive(float), default=1.0)
     p.add_argument("--drain-seconds", type=float, default=2.0, help="keep serving after SIGTERM")
     p.add_argument("--grace-seconds", type=_positive(float), default=5.0)
+    p.add_argument(
+        "--grpc-connection-age-seconds",
+        type=float,
+        help="send each gRPC connection a GOAWAY after this long (+-10%%), so a balancer "
+        "spreads reconnections and a drain moves every client; default: half the drain "
+        "(at least 0.5); 0: never",
+    )
     p.add_argument("--timeout-seconds", type=_positive(float), default=2.0, help="per inference")
     p.add_argument("--max-instances", type=_positive(int), default=1000)
     p.add_argument("--max-body-bytes", type=_positive(int), default=1 << 20)
@@ -74,6 +81,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
     args = p.parse_args(argv)
     if args.drain_seconds < 0:
         p.error("--drain-seconds must be >= 0")
+    if args.grpc_connection_age_seconds is None:
+        args.grpc_connection_age_seconds = (
+            max(0.5, args.drain_seconds / 2) if args.drain_seconds > 0 else 0.0
+        )
+    if args.grpc_connection_age_seconds < 0:
+        p.error("--grpc-connection-age-seconds must be >= 0")
     if args.http_port == args.grpc_port:
         p.error("--http-port and --grpc-port must differ")
     if not args.model.replace("-", "").replace("_", "").isalnum():
@@ -99,6 +112,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         poll_seconds=args.poll_seconds,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
+        grpc_connection_age_seconds=args.grpc_connection_age_seconds,
         timeout_seconds=args.timeout_seconds,
         max_instances=args.max_instances,
         max_body_bytes=args.max_body_bytes,

@@ -231,12 +231,19 @@ def create_server(runtime: Runtime) -> grpc.aio.Server:
     """An asyncio gRPC server (on the running loop, beside uvicorn) bound to the runtime's
     gRPC port, not started; OSError if it cannot bind."""
     opts = runtime.options
-    server = grpc.aio.server(
-        options=[
-            ("grpc.so_reuseport", 0),
-            ("grpc.max_receive_message_length", opts.max_body_bytes),
-        ],
-    )
+    options: list[tuple[str, Any]] = [
+        ("grpc.so_reuseport", 0),
+        ("grpc.max_receive_message_length", opts.max_body_bytes),
+    ]
+    if opts.grpc_connection_age_seconds > 0:
+        # A GOAWAY per connection after its age: calls in flight finish (within the grace),
+        # new ones go on a new connection (refused streams are retried by the client). Not
+        # Server.stop(): that cancels calls that arrived but were not picked up yet.
+        options += [
+            ("grpc.max_connection_age_ms", int(opts.grpc_connection_age_seconds * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(opts.grace_seconds * 1000)),
+        ]
+    server = grpc.aio.server(options=options)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionService(runtime), server
     )

@@ -5,7 +5,9 @@ loop), and the online reader of the entity endpoint (Feast, imported before list
 
 On SIGTERM (or SIGINT) the server drains: ``/readyz`` answers 503 at once, requests are still
 answered for ``drain_seconds`` (HTTP responses carry ``Connection: close`` so clients move to
-other replicas), then both servers stop accepting, in-flight requests finish (at most
+other replicas; every gRPC connection gets a GOAWAY within ``grpc_connection_age_seconds``,
+half the drain by default: gRPC's max connection age, which also lets an L4 balancer spread
+long-lived connections), then both servers stop accepting, in-flight requests finish (at most
 ``grace_seconds``) and the process exits 0 (without tearing the interpreter down, see
 ``__main__``). A second SIGINT stops at once.
 """
@@ -49,6 +51,7 @@ class Options:
     poll_seconds: float = 1.0
     drain_seconds: float = 2.0
     grace_seconds: float = 5.0
+    grpc_connection_age_seconds: float = 1.0  # GOAWAY to each connection after this; 0: never
     timeout_seconds: float = 2.0
     max_instances: int = 1000
     max_body_bytes: int = 1 << 20

@@ -216,6 +216,36 @@ def test_sigterm_drains_without_failures(start_server, published: Published) -> 
     assert "SIGTERM: draining" in server.log.read_text()
 
 
+def test_sigterm_sends_grpc_goaway_and_keeps_serving(start_server, published: Published) -> None:
+    """During the drain an open gRPC connection gets a GOAWAY (the channel leaves READY while
+    the server still serves: the connection age is half the drain), calls go on without a
+    failure on new connections, and the process exits 0 after the drain."""
+    drain = 3.0
+    server = start_server("--drain-seconds", str(drain), "--grace-seconds", "2")
+    server.wait()
+    request = predict_request(published.contract, as_columns(sample_rows(published.contract, 1)))
+    states: list[grpc.ChannelConnectivity] = []
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = Load(server, published.contract)._stub(channel)
+        stub.Predict(request, timeout=5)
+        channel.subscribe(states.append, try_to_connect=False)
+        wait_for(lambda: grpc.ChannelConnectivity.READY in states, what="a READY channel")
+        t0 = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        wait_for(
+            lambda: states[-1] != grpc.ChannelConnectivity.READY,
+            timeout=drain - 0.5,
+            what="the GOAWAY (the channel leaving READY)",
+        )
+        goaway_after = time.monotonic() - t0
+        answers = [stub.Predict(request, timeout=5) for _ in range(5)]
+        served_until = time.monotonic() - t0
+        channel.unsubscribe(states.append)
+    assert goaway_after < drain - 0.5 and served_until < drain, (goaway_after, served_until)
+    assert all(a.outputs["probabilities"].tensor_shape.dim[0].size == 1 for a in answers)
+    assert server.proc.wait(timeout=drain + 10) == 0
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -224,10 +254,20 @@ def test_sigterm_drains_without_failures(start_server, published: Published) -> 
         (["--model", "churn", "--grpc-port", "70000"], "not a TCP port"),
         (["--model", "churn", "--http-port", "9000", "--grpc-port", "9000"], "must differ"),
         (["--model", "churn", "--drain-seconds", "-1"], "--drain-seconds"),
+        (["--model", "churn", "--grpc-connection-age-seconds", "-1"], "connection-age"),
         (["--model", "churn", "--serving-dir", "/no/such/dir"], "not a directory"),
         (["--model", "../etc"], "plain name"),
     ],
-    ids=["no-model", "port-text", "port-range", "same-ports", "negative-drain", "dir", "name"],
+    ids=[
+        "no-model",
+        "port-text",
+        "port-range",
+        "same-ports",
+        "negative-drain",
+        "negative-age",
+        "dir",
+        "name",
+    ],
 )
 def test_bad_command_line_exits_2(args: list[str], message: str) -> None:
     done = subprocess.run(
