@@ -65,6 +65,10 @@ os.environ.update(
     AIRFLOW_HOME=str(SESSION_HOME / "airflow"),
     AIRFLOW__CORE__LOAD_EXAMPLES="False",
 )
+# run_dag_test: `airflow dags test` forked from a process with TF, GX, Feast ... imported once
+# (r2p.orchestration.dagtest), not a fresh interpreter importing them for every run; set it to
+# 0 to compare
+os.environ.setdefault("R2P_DAGTEST_FORKSERVER", "1")
 
 
 def in_ci() -> bool:
