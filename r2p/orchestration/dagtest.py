@@ -99,10 +99,14 @@ def _run_forked(argv: list[str], env: dict[str, str], log: Path, timeout: float)
     ctx.set_forkserver_preload(list(PRELOAD))
     proc = ctx.Process(target=_child, args=(argv, env, os.getcwd(), str(log)))
     proc.start()
-    proc.join(timeout)
-    if proc.exitcode is None:
-        proc.kill()
-        proc.join()
+    try:
+        proc.join(timeout)
+        timed_out = proc.exitcode is None
+    finally:
+        if proc.exitcode is None:  # timed out or interrupted (a test's timeout): as subprocess.run
+            proc.kill()
+            proc.join()
+    if timed_out:
         raise subprocess.TimeoutExpired(argv, timeout)
     return proc.exitcode
 
