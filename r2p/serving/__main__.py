@@ -60,6 +60,12 @@ def parse_args(argv: list[str] | None = None) -> Options:
         "(at least 0.5); 0: never",
     )
     p.add_argument("--timeout-seconds", type=_positive(float), default=2.0, help="per inference")
+    p.add_argument(
+        "--read-timeout-seconds",
+        type=_positive(float),
+        default=10.0,
+        help="for a request body to arrive (then 408 and the connection is closed)",
+    )
     p.add_argument("--max-instances", type=_positive(int), default=1000)
     p.add_argument("--max-body-bytes", type=_positive(int), default=1 << 20)
     p.add_argument("--workers", type=_positive(int), default=2, help="inference threads")
@@ -114,6 +120,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         grace_seconds=args.grace_seconds,
         grpc_connection_age_seconds=args.grpc_connection_age_seconds,
         timeout_seconds=args.timeout_seconds,
+        read_timeout_seconds=args.read_timeout_seconds,
         max_instances=args.max_instances,
         max_body_bytes=args.max_body_bytes,
         workers=args.workers,

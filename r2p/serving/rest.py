@@ -5,13 +5,15 @@
 ``{"outputs": [...]}``); the version that answered is in the ``X-Model-Version`` header, as TF
 Serving puts none in the body. ``GET /v1/models/NAME`` and ``.../metadata`` describe it.
 Errors are ``{"error": "..."}``: 400 for input the model cannot take, 404 for another model or
-version, 413 for a body over the limit, 503 before a model is loaded, 504 on an inference
-timeout. The entity-keyed endpoint (``.../entities:predict``, features from the Feast online
-store) is in ``entities``. ``/healthz``, ``/readyz`` and ``/metrics`` complete the app.
+version, 408 for a body that does not arrive within the read timeout, 413 for a body over the
+limit, 503 before a model is loaded, 504 on an inference timeout. The entity-keyed endpoint
+(``.../entities:predict``, features from the Feast online store) is in ``entities``.
+``/healthz``, ``/readyz`` and ``/metrics`` complete the app.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -33,6 +35,7 @@ from r2p.serving.registry import BadInput, Served
 if TYPE_CHECKING:
     from r2p.serving.server import Runtime
 
+CLOSE_AFTER = {408, 413}  # the rest of such a body is not read: the connection is closed
 access_log = logging.getLogger("r2p.serving.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 JSON = "application/json"
@@ -78,17 +81,23 @@ def columns_from(payload: Any) -> tuple[dict[str, list], bool]:
     return {name: [r[name] for r in rows] for name in names}, True
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body; 413 as soon as it is known to exceed ``limit`` bytes."""
+async def read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body; 413 as soon as it is known to exceed ``limit`` bytes, 408 when it
+    has not all arrived within ``timeout`` seconds (a slow or stalled client must not hold a
+    connection and its buffers for ever)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit:
         raise HTTPError(413, f"request body over {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise HTTPError(413, f"request body over {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPError(413, f"request body over {limit} bytes")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise HTTPError(408, f"request body not received within {timeout}s") from None
     return b"".join(chunks)
 
 
@@ -113,7 +122,8 @@ class Handlers:
 
     async def json_body(self, request: Request) -> Any:
         """The request's JSON body: 413 over the size limit, 400 when it is not JSON."""
-        body = await read_body(request, self.runtime.options.max_body_bytes)
+        opts = self.runtime.options
+        body = await read_body(request, opts.max_body_bytes, opts.read_timeout_seconds)
         try:
             return json.loads(body)
         except (ValueError, RecursionError) as exc:  # JSONDecodeError, bad UTF-8, deep nesting
@@ -216,7 +226,8 @@ class Observe:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-                if self.runtime.draining or status == 413:
+                closing = self.runtime.draining or status in CLOSE_AFTER
+                if closing and all(k.lower() != b"connection" for k, _ in headers):
                     headers.append((b"connection", b"close"))
                 version = dict(headers).get(b"x-model-version", b"").decode()
                 message = {**message, "headers": headers}
@@ -263,7 +274,7 @@ def create_app(runtime: Runtime) -> ASGIApp:
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPError)
-        extra = {"Connection": "close"} if exc.status == 413 else {}
+        extra = {"Connection": "close"} if exc.status in CLOSE_AFTER else {}
         return error_response(exc.status, exc.message, **extra)
 
     async def on_bad_input(request: Request, exc: Exception) -> Response:

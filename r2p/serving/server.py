@@ -53,6 +53,7 @@ class Options:
     grace_seconds: float = 5.0
     grpc_connection_age_seconds: float = 1.0  # GOAWAY to each connection after this; 0: never
     timeout_seconds: float = 2.0
+    read_timeout_seconds: float = 10.0  # for a request body to arrive (then 408)
     max_instances: int = 1000
     max_body_bytes: int = 1 << 20
     workers: int = 2

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -192,12 +194,33 @@ def test_metrics_count_requests(server: Server) -> None:
 
 
 def test_timeout_is_504_and_deadline_exceeded(start_server) -> None:
-    srv = start_server("--timeout-seconds", "0.000001")
+    """An inference over --timeout-seconds is 504 (DEADLINE_EXCEEDED on gRPC); a body that
+    trickles in for longer than --read-timeout-seconds is 408 and the connection is closed."""
+    srv = start_server("--timeout-seconds", "0.000001", "--read-timeout-seconds", "0.5")
     srv.wait()
     row = sample_rows_for(srv)
     r = httpx.post(srv.url + PREDICT, json={"instances": [row]})
     assert r.status_code == 504
     assert "inference took over" in r.json()["error"]
+
+    def trickle() -> Iterator[bytes]:
+        body = json.dumps({"instances": [row]}).encode()
+        for i in range(0, len(body), 20):
+            time.sleep(0.1)
+            yield body[i : i + 20]
+
+    t0 = time.monotonic()
+    try:
+        slow = httpx.post(srv.url + PREDICT, content=trickle(), timeout=10)
+    except httpx.WriteError:  # the server answered and closed while the client still sent
+        slow = None
+    took = time.monotonic() - t0
+    if slow is not None:
+        assert slow.status_code == 408, slow.text
+        assert "not received within 0.5s" in slow.json()["error"]
+        assert slow.headers["connection"] == "close"
+    assert took < 5, f"the slow body held the request for {took:.1f}s"
+    assert 'code="408"' in httpx.get(srv.url + "/metrics").text
     assert httpx.get(srv.url + "/readyz").status_code == 200
     import grpc
     from tensorflow_serving.apis import prediction_service_pb2_grpc
