@@ -25,8 +25,9 @@ from r2p.orchestration.dagtest_batch import MARKER
 # PyTorch, GX, Feast, MLflow, pandas, pyarrow), instead of a fresh interpreter importing them
 # per run. Airflow and r2p are imported in the forked child, after its environment is set, so
 # the child runs the same CLI code with the same configuration as a subprocess would; only
-# library import time is shared. (run_dag_tests already imports once for many days.)
+# library import time is shared. run_dag_tests runs its batch module the same way.
 FORKSERVER_ENV = "R2P_DAGTEST_FORKSERVER"
+BATCH = "r2p.orchestration.dagtest_batch"
 PRELOAD = ("r2p.orchestration.dagtest_preload",)
 
 _FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+?), .*?run_id=([^,]+), .*?state=(\w+)")
@@ -67,13 +68,20 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
     if any(name == "airflow" or name.startswith("airflow.") for name in sys.modules):
         # Airflow was imported before this run's environment was set (by the parent's main
         # module, re-imported here): its settings could be stale, so run a fresh interpreter.
-        os.execve(_airflow(), [_airflow(), *argv[1:]], env)
+        exe = [_airflow()] if argv[0] == "airflow" else [sys.executable, "-m", BATCH]
+        os.execve(exe[0], exe + argv[1:], env)
     code: int | str | None = 0
     try:
-        from airflow.__main__ import main
+        if argv[0] == "airflow":
+            from airflow.__main__ import main
 
-        sys.argv = argv
-        main()
+            sys.argv = argv
+            main()
+        else:  # as ``python -m``: run as a plain import, its dag.test() fails on deadline alerts
+            import runpy
+
+            sys.argv = [BATCH, *argv[1:]]
+            runpy.run_module(BATCH, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         code = exc.code
     except BaseException:
@@ -91,8 +99,8 @@ def _child(argv: list[str], env: dict[str, str], cwd: str, log: str) -> None:
 
 
 def _run_forked(argv: list[str], env: dict[str, str], log: Path, timeout: float) -> int:
-    """Run ``argv`` (``airflow ...``) in a child of the preloaded forkserver; its output
-    goes to ``log``; its exit status is returned."""
+    """Run ``argv`` (``airflow ...`` or ``batch DAG_ID DATE...``) in a child of the preloaded
+    forkserver; its output goes to ``log``; its exit status is returned."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("forkserver")
@@ -149,15 +157,18 @@ def run_dag_tests(
     log_file = logs_dir() / "dags-test" / f"{dag_id}__{days[0]}..{days[-1]}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
     logical = [(ds + dt.timedelta(days=1)).isoformat() for ds in days]
-    with log_file.open("w") as out:
-        done = subprocess.run(
-            [sys.executable, "-m", "r2p.orchestration.dagtest_batch", dag_id, *logical],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-            timeout=timeout,
-        )
+    if _forked():
+        returncode = _run_forked(["batch", dag_id, *logical], env, log_file, timeout)
+    else:
+        with log_file.open("w") as out:
+            returncode = subprocess.run(
+                [sys.executable, "-m", BATCH, dag_id, *logical],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                text=True,
+                timeout=timeout,
+            ).returncode
     runs = [
         json.loads(line.split(MARKER, 1)[1])
         for line in log_file.read_text().splitlines()
@@ -167,7 +178,7 @@ def run_dag_tests(
     for ds, date in zip(days, logical, strict=True):
         run = next((r for r in runs if r["logical_date"] == date), None)
         run_id, state = (run["run_id"], run["state"]) if run else (None, None)
-        rc = 0 if state == "success" else (done.returncode or 1)
+        rc = 0 if state == "success" else (returncode or 1)
         states = task_states(env, dag_id, run_id) if run_id else {}
         results.append(DagTestResult(dag_id, ds, rc, run_id, state, log_file, states))
     return results
