@@ -22,6 +22,7 @@ def test_demo_writes_only_under_its_home(tmp_path: Path) -> None:
     home = tmp_path / "demo-home"
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("AIRFLOW")}
     env["R2P_HOME"] = str(home)  # and Airflow's defaults, as a user has them
+    env["R2P_DAGTEST_FORKSERVER"] = None  # the suite's dags-test forkserver is no user's default
     result = run_cli("demo", "--days", "1", "--end", "2026-11-23", env=env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
