@@ -87,11 +87,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
     args = p.parse_args(argv)
     if args.drain_seconds < 0:
         p.error("--drain-seconds must be >= 0")
-    if args.grpc_connection_age_seconds is None:
-        args.grpc_connection_age_seconds = (
-            max(0.5, args.drain_seconds / 2) if args.drain_seconds > 0 else 0.0
-        )
-    if args.grpc_connection_age_seconds < 0:
+    if args.grpc_connection_age_seconds is not None and args.grpc_connection_age_seconds < 0:
         p.error("--grpc-connection-age-seconds must be >= 0")
     if args.http_port == args.grpc_port:
         p.error("--http-port and --grpc-port must differ")
@@ -118,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> Options:
         poll_seconds=args.poll_seconds,
         drain_seconds=args.drain_seconds,
         grace_seconds=args.grace_seconds,
-        grpc_connection_age_seconds=args.grpc_connection_age_seconds,
+        grpc_connection_age=args.grpc_connection_age_seconds,
         timeout_seconds=args.timeout_seconds,
         read_timeout_seconds=args.read_timeout_seconds,
         max_instances=args.max_instances,

@@ -1,7 +1,8 @@
 """The model server process: REST (uvicorn) and gRPC (grpc.aio) on one event loop, around one
 registry and one batcher (the inference threads, which merge requests queued together into one
-``session.run`` per served version; a small request that finds them idle is answered on the
-loop), and the online reader of the entity endpoint (Feast, imported before listening).
+``session.run`` per served version; a small request that is alone is answered on the loop,
+see ``Runtime.infer``), and the online reader of the entity endpoint (Feast, imported before
+listening).
 
 On SIGTERM (or SIGINT) the server drains: ``/readyz`` answers 503 at once, requests are still
 answered for ``drain_seconds`` (HTTP responses carry ``Connection: close`` so clients move to
@@ -34,8 +35,8 @@ from r2p.serving.online_reader import OnlineReader
 from r2p.serving.registry import ModelRegistry, Served
 
 log = logging.getLogger(__name__)
-INLINE_ROWS = 8  # at most this many rows are answered on the event loop when the threads idle
-INLINE_STREAK = 4
+INLINE_ROWS = 8  # at most this many rows are answered on the event loop (a lone request)
+INLINE_STREAK = 4  # ... and at most this many such requests in a row (see Runtime._alone)
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Options:
     poll_seconds: float = 1.0
     drain_seconds: float = 2.0
     grace_seconds: float = 5.0
-    grpc_connection_age_seconds: float = 1.0  # GOAWAY to each connection after this; 0: never
+    grpc_connection_age: float | None = None  # GOAWAY after this (s); None: see property; 0: never
     timeout_seconds: float = 2.0
     read_timeout_seconds: float = 10.0  # for a request body to arrive (then 408)
     max_instances: int = 1000
@@ -61,6 +62,14 @@ class Options:
     feature_timeout_seconds: float = 1.0
     feature_threads: int = 2
     entities: bool = True
+
+    @property
+    def grpc_connection_age_seconds(self) -> float:
+        """Each gRPC connection's age at its GOAWAY: as given, else half the drain (at least
+        0.5 s, so every client is moved within a drain); 0 (never) when there is no drain."""
+        if self.grpc_connection_age is not None:
+            return self.grpc_connection_age
+        return max(0.5, self.drain_seconds / 2) if self.drain_seconds > 0 else 0.0
 
 
 @dataclass
