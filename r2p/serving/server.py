@@ -235,11 +235,11 @@ class Runtime:
         """Probabilities from ``served`` (checked columns); TimeoutError after the limit.
 
         A small request that is the only one in flight is answered right here: with nothing to
-        batch it with, the hand-off to a thread and back would only add latency (~0.2 ms of a
-        ~1 ms answer). With any other request in flight it goes to the batcher, even when the
-        threads happen to be idle: answering on the loop would stall every other connection
-        and serialise the load one row per ``session.run`` (it halved throughput at 64
-        connections)."""
+        batch it with, the hand-off to a thread and back would only add latency (~0.25 ms,
+        where the batch-1 model run takes ~0.1 ms). With any other request in flight it goes
+        to the batcher, even when the threads happen to be idle: answering on the loop would
+        stall every other connection and serialise the load one row per model run (with the
+        ~1 ms model runs of the first loader it halved throughput at 64 connections)."""
         if rows <= INLINE_ROWS and self._alone():
             self.inline_streak += 1
             self.metrics.inline.inc()

@@ -150,3 +150,27 @@ def test_a_category_never_seen_in_training_is_all_other_slot() -> None:
     got = encode_tf(pre, raw_inputs(pre, frame)).numpy()
     np.testing.assert_allclose(got, preprocess.encode(pre, frame))
     assert got[:, 1].tolist() == [1.0, 1.0, 1.0] and np.isfinite(got).all()
+
+
+def test_the_preprocessing_graph_does_not_grow_with_the_feature_count() -> None:
+    """One vectorised op chain for all numbers and one for all categories: a batch-1 run costs
+    per op, so 40 features must not cost ten times what 4 do."""
+    import tensorflow as tf
+
+    from r2p.training import preprocess
+    from r2p.training.tf_preprocess import encode_tf
+
+    def ops(n: int) -> int:
+        pre = preprocess.Preprocessing(
+            tuple(preprocess.Numeric(f"x{i}", 1.0, 2.0) for i in range(n)),
+            tuple(preprocess.Categorical(f"c{i}", ("a", "b")[: i % 3]) for i in range(n)),
+            ("no", "yes"),
+        )
+        graph = tf.Graph()
+        with graph.as_default():
+            inputs = {f"x{i}": tf.compat.v1.placeholder(tf.float64, [None]) for i in range(n)}
+            inputs |= {f"c{i}": tf.compat.v1.placeholder(tf.string, [None]) for i in range(n)}
+            encode_tf(pre, inputs)
+        return len([op for op in graph.get_operations() if op.type != "Placeholder"])
+
+    assert ops(20) == ops(2) < 40
