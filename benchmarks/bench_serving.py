@@ -253,9 +253,23 @@ async def sustain(
         await asyncio.to_thread(reload)
     result = await run
     out = {"protocol": name, "concurrency": level, **result, "server": usage.read()}
+    out["rps_per_5s"] = timeline(answers, 5.0)
     if switched is not None:
         out["hot_reload"] = reload_report(answers, switched)
     return out
+
+
+def timeline(answers: list[tuple[float, str | None]], window: float) -> list[float]:
+    """Answers per second in each ``window`` seconds of the run (the last partial one left out)."""
+    if not answers:
+        return []
+    start = answers[0][0]
+    counts = [0] * int((answers[-1][0] - start) // window)
+    for t, _ in answers:
+        i = int((t - start) // window)
+        if i < len(counts):
+            counts[i] += 1
+    return [round(c / window, 1) for c in counts]
 
 
 def reload_report(answers: list[tuple[float, str | None]], switched: float) -> dict[str, Any]:
