@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -20,10 +20,58 @@ from pydantic import (
     model_validator,
 )
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=63)]
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+
+
+def suggest_identifier(header: str) -> str:
+    """An identifier close to ``header`` (lower case, ``_`` for anything else): what r2p
+    init writes as ``name`` beside ``source_name`` when a landing header is not one."""
+    out = re.sub(r"[^a-z0-9]+", "_", header.strip().lower()).strip("_")
+    if not out or not out[0].isalpha():
+        out = f"c_{out}".rstrip("_")
+    return out[:63]
+
+
+def _identifier(value: str) -> str:
+    if not _IDENTIFIER.match(value):
+        raise ValueError(
+            f"{value!r} is not an identifier (lower case, digits and _, starting with a letter, "
+            f"at most 63 characters): use {suggest_identifier(value)} here and give the landing "
+            f"file's header as source_name: {value!r}"
+        )
+    return value
+
+
+Identifier = Annotated[str, AfterValidator(_identifier)]
 Dtype = Literal["int64", "float64", "string", "category", "bool"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CADENCE = re.compile(r"^(daily|weekly:(mon|tue|wed|thu|fri|sat|sun))$")
+
+
+SourceName = Annotated[str, Field(min_length=1, max_length=1024)]
+
+
+def _named(data: Any, fields: dict[str, bool]) -> Any:
+    """``field: {name: x, source_name: "X"}`` becomes ``field: x`` and ``field_source_name``
+    (and ``field_generate`` where ``fields[field]`` allows a generated column)."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name, generated in fields.items():
+        value = out.get(name)
+        if not isinstance(value, dict):
+            continue
+        allowed = {"name", "source_name"} | ({"generate"} if generated else set())
+        if "name" not in value or set(value) - allowed:
+            raise ValueError(
+                f"{name}: a mapping takes {sorted(allowed)} (name: r2p's identifier, "
+                f"source_name: the header in the landing file), got {sorted(value)}"
+            )
+        out[name] = value["name"]
+        for key in ("source_name", "generate"):
+            if key in value:
+                out[f"{name}_{key}"] = value[key]
+    return out
 
 
 class Strict(BaseModel):
@@ -49,8 +97,9 @@ class Column(Strict):
 
     name: Identifier
     dtype: Dtype
+    source_name: SourceName | None = None  # the header in the landing file, when not ``name``
     categories: list[str] | None = None
-    nullable: bool = False
+    nullable: bool = False  # a gap is data (imputed in the graph), not a row defect
     min: float | None = None
     max: float | None = None
     sample: SampleHint = SampleHint()
@@ -73,10 +122,18 @@ class FeatureSource(Strict):
     name: Identifier
     kind: Literal["snapshot", "events"]
     timestamp: Identifier
+    timestamp_source_name: SourceName | None = None
+    # partition_date: the producer (``r2p land``) stamps each row with its partition's date
+    timestamp_generate: Literal["partition_date"] | None = None
     cadence: str = "daily"
     ttl_days: int = Field(7, ge=1)
     events_per_entity: float = Field(3.0, gt=0)  # sample generator: mean events per entity-day
     columns: list[Column] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_fields(cls, data: Any) -> Any:
+        return _named(data, {"timestamp": True})
 
     @field_validator("cadence")
     @classmethod
@@ -99,16 +156,42 @@ class FeatureSource(Strict):
 
 
 class LabelSource(Strict):
-    """Labels arrive in their own source, ``delay_days`` after the moment they describe."""
+    """Labels: in their own source, ``delay_days`` after the moment they describe, or (with
+    ``source``) a column of a feature source's rows, known with that row (no delay).
 
+    Without ``arrival_timestamp`` a label source's arrival is the row's own ``timestamp``.
+    With ``source``, ``name`` (default ``<source>_labels``) names the label partitions ingest
+    derives from that source's rows, and ``timestamp`` is the source's own.
+    """
+
+    source: Identifier | None = None
     name: Identifier
     column: Identifier
+    column_source_name: SourceName | None = None
     timestamp: Identifier  # the moment the label describes (the join time)
-    arrival_timestamp: Identifier  # when it landed; the landing partition follows this one
+    timestamp_source_name: SourceName | None = None
+    # when it landed; the landing partition follows this one (default: ``timestamp``)
+    arrival_timestamp: Identifier
+    arrival_timestamp_source_name: SourceName | None = None
     delay_days: int = Field(2, ge=0)
     classes: list[str] = Field(min_length=2)
     positive_class: str | None = None
     label_fraction: float = Field(0.3, gt=0, le=1)  # sample generator: labelled share per day
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_fields(cls, data: Any) -> Any:
+        data = _named(data, {"column": False, "timestamp": False, "arrival_timestamp": False})
+        if isinstance(data, dict) and data.get("arrival_timestamp") is None and "timestamp" in data:
+            data = {**data, "arrival_timestamp": data["timestamp"]}
+            if data.get("timestamp_source_name") is not None:
+                data["arrival_timestamp_source_name"] = data["timestamp_source_name"]
+        return data
+
+    @property
+    def inline(self) -> bool:
+        """True when the label is a column of a feature source (``source``)."""
+        return self.source is not None
 
     @model_validator(mode="after")
     def _classes(self) -> LabelSource:
@@ -123,6 +206,9 @@ class Entity(Strict):
     name: Identifier
     key: Identifier
     dtype: Literal["int64", "string"] = "int64"
+    source_name: SourceName | None = None  # the key's header in the landing file
+    # row_number: the producer (``r2p land``) numbers the rows of a table that has no key
+    generate: Literal["row_number"] | None = None
 
 
 class Dataset(Strict):
@@ -130,6 +216,40 @@ class Dataset(Strict):
     entity: Entity
     sources: list[FeatureSource] = Field(min_length=1)
     label: LabelSource
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inline_label(cls, data: Any) -> Any:
+        """A label with ``source`` takes its name, timestamp and arrival from that source."""
+        if not isinstance(data, dict) or not isinstance(data.get("label"), dict):
+            return data
+        label = dict(data["label"])
+        if label.get("source") is None:
+            return data
+        sources = data.get("sources") if isinstance(data.get("sources"), list) else []
+        src = next(
+            (s for s in sources if isinstance(s, dict) and s.get("name") == label["source"]), None
+        )
+        if src is None:
+            known = [s.get("name") for s in sources if isinstance(s, dict)]
+            raise ValueError(
+                f"label.source {label['source']!r} is not a feature source; known: {known}"
+            )
+        for key in ("timestamp", "arrival_timestamp"):
+            if label.get(key) is not None:
+                raise ValueError(
+                    f"label.{key}: a label with source takes the timestamp of its source "
+                    f"({label['source']!r}); remove label.{key}"
+                )
+        if label.get("delay_days", 0) != 0:
+            raise ValueError(
+                "label.delay_days: a label with source is known with its row; remove it or set 0"
+            )
+        ts = src.get("timestamp")
+        ts = ts.get("name") if isinstance(ts, dict) else ts
+        label.setdefault("name", f"{label['source']}_labels")
+        label.update(timestamp=ts, arrival_timestamp=ts, delay_days=0)
+        return {**data, "label": label}
 
     @model_validator(mode="after")
     def _names_unique(self) -> Dataset:
@@ -150,7 +270,30 @@ class Dataset(Strict):
                         f"feature {col.name!r} is in both {seen[col.name]!r} and {src.name!r}"
                     )
                 seen[col.name] = src.name
+            headers = [c.source_name or c.name for c in src.columns]
+            if len(set(headers)) != len(headers):
+                dup = sorted({h for h in headers if headers.count(h) > 1})
+                raise ValueError(f"{src.name}: two columns read the same landing header {dup}")
         return self
+
+    def landing_header(self, name: str, source: str) -> str:
+        """The header in ``source``'s landing file of r2p's column ``name``."""
+        if name == self.entity.key:
+            return self.entity.source_name or name
+        lab = self.label
+        if source == lab.name or source == lab.source:
+            for field in ("column", "timestamp", "arrival_timestamp"):
+                if getattr(lab, field) == name and getattr(lab, f"{field}_source_name"):
+                    return getattr(lab, f"{field}_source_name")
+        for src in self.sources:
+            if src.name != source:
+                continue
+            if name == src.timestamp:
+                return src.timestamp_source_name or name
+            for col in src.columns:
+                if col.name == name:
+                    return col.source_name or name
+        return name
 
 
 class Landing(Strict):
@@ -177,9 +320,27 @@ class Features(Strict):
 
 
 class Split(Strict):
+    """``time``: the newest ``test_days`` are test, the ``valid_days`` before them valid.
+    ``random``: each row (or each entity, with ``group_by_entity``) goes to test, valid or
+    train by a seeded hash of its key and time, in each class's proportions, for tables whose
+    time order means nothing; the same row lands in the same split in every run."""
+
+    method: Literal["time", "random"] = "time"
     valid_days: int = Field(3, ge=1)
     test_days: int = Field(3, ge=1)
+    valid_fraction: float = Field(0.15, gt=0, lt=1)
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
     group_by_entity: bool = False
+
+    @model_validator(mode="after")
+    def _fractions(self) -> Split:
+        if self.valid_fraction + self.test_fraction >= 0.9:
+            raise ValueError(
+                f"valid_fraction + test_fraction is {self.valid_fraction + self.test_fraction}: "
+                "keep it below 0.9 so the train split has rows"
+            )
+        return self
 
 
 class Training(Strict):
@@ -361,7 +522,14 @@ class PipelineConfig(Strict):
 
     @property
     def source_names(self) -> list[str]:
-        """Every landing source: the feature sources, then the label source."""
+        """Every landing source: the feature sources, then the label source unless the label
+        is a column of a feature source."""
+        label = [] if self.dataset.label.inline else [self.dataset.label.name]
+        return [s.name for s in self.dataset.sources] + label
+
+    @property
+    def offline_sources(self) -> list[str]:
+        """Every source with offline partitions: the feature sources, then the labels."""
         return [s.name for s in self.dataset.sources] + [self.dataset.label.name]
 
     @property

@@ -35,8 +35,11 @@ def contract_path(cfg: PipelineConfig, source: str, day: dt.date) -> ObjectStora
 
 
 def due_sources(cfg: PipelineConfig, day: dt.date) -> list[str]:
-    """Sources delivering a partition for ``day``: feature sources by cadence, labels daily."""
-    return [s.name for s in cfg.dataset.sources if s.is_due(day)] + [cfg.dataset.label.name]
+    """Sources with a partition for ``day``: feature sources by cadence; labels daily, or with
+    their feature source when the label is one of its columns."""
+    lab = cfg.dataset.label
+    due = [s.name for s in cfg.dataset.sources if s.is_due(day)]
+    return due + ([lab.name] if not lab.inline or lab.source in due else [])
 
 
 def is_due(cfg: PipelineConfig, source: str, day: dt.date) -> bool:

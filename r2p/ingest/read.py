@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -69,7 +70,7 @@ def _parse_csv(name: str, data: bytes, schema: SourceSchema) -> pa.Table | Probl
     if not data.endswith(b"\n"):
         return Problem(name, "truncated", "the file ends mid-row (no final newline)")
     convert = pacsv.ConvertOptions(
-        column_types={n: pa.string() for n in schema.names},
+        column_types={h: pa.string() for h in schema.headers},
         strings_can_be_null=True,
         null_values=[""],
         quoted_strings_can_be_null=False,
@@ -101,38 +102,88 @@ def _bad_values(col: pa.ChunkedArray, dtype: str) -> tuple[int, list[str]]:
         )
     else:
         parsed = pd.to_numeric(series, errors="coerce")
-        if dtype == "int64":
-            parsed = parsed.where(parsed.isna() | (parsed == parsed.round()))
+        if dtype == "int64":  # an integer, possibly written as 12.0; never inf or NaN
+            finite = np.isfinite(parsed.astype("float64"))
+            parsed = parsed.where(finite & (parsed == parsed.round()))
     bad = series.notna() & parsed.isna()
     return int(bad.sum()), [repr(v) for v in series[bad].head(3)]
 
 
-def _coerce(name: str, table: pa.Table, schema: SourceSchema) -> pa.Table | list[Problem]:
-    present = table.column_names
-    missing = [n for n in schema.names if n not in present]
-    unknown = [n for n in present if n not in schema.names]
+def _integral(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """An int64 column written with a decimal point (``12.0``, as a float column with gaps is
+    often written), or None when some value is not a finite integer."""
+    try:
+        x = col.cast(pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    values = x.to_numpy(zero_copy_only=False)
+    ok = np.isnan(values) | (np.isfinite(values) & (values == np.round(values)))
+    if not ok.all() or (np.abs(values[~np.isnan(values)]) >= 2**53).any():
+        return None
+    return x.cast(pa.int64())
+
+
+def _header_problems(name: str, present: list[str], schema: SourceSchema) -> list[Problem]:
+    """Missing, unknown and duplicate headers, each naming r2p's column and its header."""
     problems = []
+    dupes = sorted({h for h in present if present.count(h) > 1})
+    if dupes:
+        problems.append(Problem(name, "unparsable", f"duplicate headers {dupes}"))
+    missing = [
+        f.name if f.header is None else f"{f.name} (source_name {f.header!r})"
+        for f in schema.fields
+        if f.source_header not in present
+    ]
+    unknown = [h for h in present if h not in schema.headers]
     if missing:
-        problems.append(Problem(name, "missing_columns", f"missing columns {missing}"))
+        problems.append(
+            Problem(
+                name,
+                "missing_columns",
+                f"missing columns {missing}; the file's headers are {present}",
+            )
+        )
     if unknown:
-        problems.append(Problem(name, "unknown_columns", f"unknown columns {unknown}"))
+        problems.append(
+            Problem(
+                name,
+                "unknown_columns",
+                f"unknown columns {unknown}: declare them in the config (with source_name "
+                "when the header is not an identifier) or stop sending them",
+            )
+        )
+    return problems
+
+
+def _cast(name: str, f: Any, col: pa.ChunkedArray) -> pa.ChunkedArray | Problem:
+    try:
+        return col.cast(ARROW[f.dtype])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        if f.dtype == "int64" and (whole := _integral(col)) is not None:
+            return whole
+        count, examples = _bad_values(col, f.dtype)
+        where = f"column {f.name!r}" + (f" (header {f.header!r})" if f.header else "")
+        if count == 0:  # the cast failed for a reason the value check does not see
+            detail = str(exc).splitlines()[0]
+            return Problem(name, "wrong_type", f"{where} is not {f.dtype}: {detail}")
+        return Problem(
+            name,
+            "wrong_type",
+            f"{where} ({f.dtype}) has {count} value(s) of another type, e.g. {', '.join(examples)}",
+        )
+
+
+def _coerce(name: str, table: pa.Table, schema: SourceSchema) -> pa.Table | list[Problem]:
+    problems = _header_problems(name, table.column_names, schema)
     if problems:
         return problems
     arrays = []
     for f in schema.fields:
-        col = table.column(f.name)
-        try:
-            arrays.append(col.cast(ARROW[f.dtype]))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            count, examples = _bad_values(col, f.dtype)
-            problems.append(
-                Problem(
-                    name,
-                    "wrong_type",
-                    f"column {f.name!r} ({f.dtype}) has "
-                    f"{count} value(s) of another type, e.g. {', '.join(examples)}",
-                )
-            )
+        cast = _cast(name, f, table.column(f.source_header))
+        if isinstance(cast, Problem):
+            problems.append(cast)
+        else:
+            arrays.append(cast)
     if problems:
         return problems
     return pa.Table.from_arrays(arrays, names=schema.names)

@@ -89,13 +89,16 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
             {**record, "kind": "rows_rejected", "quarantine_uri": uri},
         )
     table = good.sort_by([(schema.key, "ascending"), (schema.event_ts, "ascending")])
-    table = table.cast(schema.arrow_schema())
-    offline_uri, reused = _commit_offline(
-        schema,
-        ds,
-        table,
-        {"rows": table.num_rows, "interval": interval.as_json(), "landing_files": batch.files},
-    )
+    meta = {"rows": table.num_rows, "interval": interval.as_json(), "landing_files": batch.files}
+    labels_uri = None
+    if schema.label and cfg.dataset.label.inline:  # the label beside the features: two parts
+        labels = schema.labels_schema(cfg.dataset.label.name)
+        labels_uri, _ = _commit_offline(
+            labels, ds, table.select(labels.names).cast(labels.arrow_schema()), meta
+        )
+        schema = schema.without_label()
+    table = table.select(schema.names).cast(schema.arrow_schema())
+    offline_uri, reused = _commit_offline(schema, ds, table, meta)
     quarantine_uri = None
     if len(bad):
         quarantine_uri = write_quarantine(
@@ -129,6 +132,7 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
         "rows_quarantined": len(bad),
         "reasons": reasons,
         "offline_uri": offline_uri,
+        "labels_uri": labels_uri,
         "reused": reused,
         "quarantine_uri": quarantine_uri,
     }

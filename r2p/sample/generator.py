@@ -176,7 +176,7 @@ class Generator:
     def _logits(self, feats: pd.DataFrame, drift: bool) -> np.ndarray:
         weights, bias = self._weights(drift)
         lp = np.zeros((len(feats), len(bias)))
-        for col in self.cfg.feature_columns:
+        for col in (c for c in self.cfg.feature_columns if c.name in feats.columns):
             v = feats[col.name]
             if col.dtype == "category":
                 lp += weights[col.name][pd.Categorical(v, categories=col.categories).codes]
@@ -199,12 +199,7 @@ class Generator:
             rng.permutation(len(feats))[: max(1, round(lab.label_fraction * len(feats)))]
         )
         feats = feats.iloc[pick]
-        logits = self._logits(feats, drift)
-        if logits.shape[1] == 1:
-            cls = (rng.uniform(size=len(feats)) < 1 / (1 + np.exp(-logits[:, 0]))).astype(int)
-        else:
-            gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, logits.shape)))
-            cls = np.argmax(logits + gumbel, axis=1)
+        cls = _draw_classes(self._logits(feats, drift), rng)
         last_seen = feats[[c for c in feats.columns if c.startswith("_ts_")]].max(axis=1)
         observed = last_seen + pd.to_timedelta(rng.integers(60, 3600, len(feats)), unit="s")
         arrived = observed + pd.Timedelta(days=lab.delay_days)
@@ -217,6 +212,16 @@ class Generator:
                 lab.column: np.asarray(lab.classes, dtype=object)[cls],
             }
         )
+
+    def with_labels(self, frame: pd.DataFrame, drift: bool = False) -> pd.DataFrame:
+        """``frame`` (rows of the label's own source) with the label column: each row's class
+        drawn from that row's features (a label beside the features, known with its row)."""
+        lab = self.cfg.dataset.label
+        ts = pd.to_datetime(frame[self.cfg.source(lab.source).timestamp], utc=True)
+        day = ts.min().date() if len(frame) else dt.date(2000, 1, 1)
+        rng = _rng(self.seed, "inline_labels", day.toordinal())
+        cls = _draw_classes(self._logits(frame, drift), rng) if len(frame) else []
+        return frame.assign(**{lab.column: np.asarray(lab.classes, dtype=object)[cls]})
 
     def labels_arriving(self, day: dt.date, drift: bool = False) -> pd.DataFrame:
         """The label landing partition of ``day``: labels whose arrival date is ``day``."""
@@ -231,3 +236,11 @@ class Generator:
         cols = [c.name for c in self.cfg.feature_columns]
         key = self.cfg.dataset.entity.key
         return lab.join(feats[cols], on=key)
+
+
+def _draw_classes(logits: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A class index per row: Bernoulli on one logit, Gumbel-max on several."""
+    if logits.shape[1] == 1:
+        return (rng.uniform(size=len(logits)) < 1 / (1 + np.exp(-logits[:, 0]))).astype(int)
+    gumbel = -np.log(-np.log(rng.uniform(1e-12, 1.0, logits.shape)))
+    return np.argmax(logits + gumbel, axis=1)

@@ -26,7 +26,7 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
 from r2p.features.definitions import service_name, view_name
-from r2p.ingest.schema import source_schema
+from r2p.ingest.schema import offline_schema
 from r2p.ingest.stage import DATA, offline_name
 from r2p.training_set.pit import ViewData, point_in_time_join
 from r2p.training_set.split import SPLIT, split_out_of_time
@@ -46,7 +46,7 @@ def _read_parquet(path: storage.ObjectStoragePath) -> pa.Table:
 
 def _partitions(cfg: PipelineConfig, source: str, first: dt.date, last: dt.date):
     """(tables, {ds: content hash}) of the committed partitions of ``source`` in [first, last]."""
-    schema = source_schema(cfg, source)
+    schema = offline_schema(cfg, source)
     tables, used = [], {}
     day = first
     while day <= last:

@@ -17,7 +17,7 @@ import great_expectations as gx
 
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
-from r2p.ingest.schema import SourceSchema, source_schema
+from r2p.ingest.schema import SourceSchema, offline_schema
 
 CATEGORY_MOSTLY = 0.99  # a new category in more than 1% of rows is a contract change
 
@@ -55,7 +55,7 @@ def _column_expectations(cfg: PipelineConfig, schema: SourceSchema) -> list[Any]
 def build_expectations(cfg: PipelineConfig, source: str) -> list[Any]:
     """Every expectation for ``source``: derived from the declared schema, then the extras."""
     e = gx.expectations
-    schema = source_schema(cfg, source)
+    schema = offline_schema(cfg, source)
     out: list[Any] = [
         e.ExpectTableColumnsToMatchSet(column_set=schema.names, exact_match=True),
         e.ExpectTableRowCountToBeBetween(min_value=1),
@@ -66,11 +66,12 @@ def build_expectations(cfg: PipelineConfig, source: str) -> list[Any]:
         out.append(
             e.ExpectColumnValuesToBeInSet(column=schema.label, value_set=list(schema.classes))
         )
-        out.append(
-            e.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=schema.partition_ts, column_B=schema.event_ts, or_equal=True
+        if schema.partition_ts != schema.event_ts:  # a label that arrives after its moment
+            out.append(
+                e.ExpectColumnPairValuesAToBeGreaterThanB(
+                    column_A=schema.partition_ts, column_B=schema.event_ts, or_equal=True
+                )
             )
-        )
     for extra in cfg.expectations:
         if extra.source == source:
             out.append(expectation_class(extra.type)(**extra.kwargs))

@@ -169,7 +169,7 @@ MISTAKES = [
     pytest.param(
         _set(["dataset", "entity", "key"], "Customer ID"),
         "dataset.entity.key",
-        "should match pattern",
+        "use customer_id here and give the landing file's header as source_name: 'Customer ID'",
         "key: Customer ID",
         id="bad-identifier",
     ),
