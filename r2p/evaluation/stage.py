@@ -71,6 +71,25 @@ def _deltas(
     return out
 
 
+def _eval_size_text(cfg: PipelineConfig, rows: int, after: str, set_by: str) -> str:
+    """The evaluation window's size against ``gates.min_eval_rows``, and what would change it."""
+    need = cfg.gates.min_eval_rows
+    where = f"{rows} rows labelled after {after} (opened by the {set_by})"
+    if rows >= need:
+        return f"{where}; at least {need} needed"
+    split = cfg.training.split
+    widen = (
+        f"raise training.split.test_fraction (now {split.test_fraction})"
+        if split.method == "random"
+        else f"raise training.split.test_days (now {split.test_days}) or training.window_days "
+        f"(now {cfg.training.window_days})"
+    )
+    return (
+        f"gates.min_eval_rows is {need} but the evaluation window holds {rows} rows ({where}): "
+        f"set gates.min_eval_rows <= {max(rows, 1)} or {widen}"
+    )
+
+
 def evaluate(
     cfg: PipelineConfig,
     candidate: dict[str, Any],
@@ -118,8 +137,7 @@ def evaluate(
         g.Check(
             "eval_size",
             len(rows) >= gates.min_eval_rows,
-            f"{len(rows)} rows labelled after {window.after} (opened by the {window.set_by}); "
-            f"at least {gates.min_eval_rows} needed",
+            _eval_size_text(cfg, len(rows), window.after, window.set_by),
             g.NOT_EVALUATED,
         ),
     ]

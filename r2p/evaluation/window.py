@@ -34,11 +34,15 @@ def evaluation_window(
 
     frame, manifest = load_training_set(candidate)
     ts_col = cfg.dataset.label.timestamp
-    after, set_by = candidate["train_valid_end"], "candidate"
-    if champion is not None and champion["train_valid_end"] > after:
-        after, set_by = champion["train_valid_end"], "champion"
     ts = pd.to_datetime(frame[ts_col], utc=True)
-    rows = frame[(frame[SPLIT] == "test") & (ts > pd.Timestamp(after))].reset_index(drop=True)
+    if cfg.training.split.method == "random":
+        keep, after, set_by = _unseen_by_champion(cfg, frame, ts, champion)
+    else:
+        after, set_by = candidate["train_valid_end"], "candidate"
+        if champion is not None and champion["train_valid_end"] > after:
+            after, set_by = champion["train_valid_end"], "champion"
+        keep = ts > pd.Timestamp(after)
+    rows = frame[(frame[SPLIT] == "test") & keep].reset_index(drop=True)
     newest = pd.to_datetime(rows[ts_col], utc=True).max() if len(rows) else None
     return Window(
         frame=rows,
@@ -56,6 +60,28 @@ def evaluation_window(
             "feature_service": candidate["feature_service"],
         },
     )
+
+
+def _unseen_by_champion(
+    cfg: PipelineConfig, frame: pd.DataFrame, ts: pd.Series, champion: dict[str, Any] | None
+) -> tuple[pd.Series, str, str]:
+    """Under the random split: the candidate's test rows that the champion did not train or
+    tune on either (its own split policy, recomputed per row), as (mask, after, opened by)."""
+    import numpy as np
+
+    from r2p.config.schema import Split
+    from r2p.training_set.split import random_split
+
+    everything = pd.Series(True, index=frame.index)
+    if champion is None:
+        return everything, "-", "candidate (random split: its test rows)"
+    policy = champion.get("split_policy") or {}
+    if policy.get("method") != "random":  # a champion split by time saw up to its end
+        after = champion["train_valid_end"]
+        return ts > pd.Timestamp(after), after, "champion"
+    stamps = ts.astype("int64").to_numpy() // 1_000_000  # ms, as the training set stores them
+    theirs = random_split(frame[cfg.dataset.entity.key].to_numpy(), stamps, Split(**policy))
+    return pd.Series(np.asarray(theirs) == "test", index=frame.index), "-", "champion's test rows"
 
 
 def missing_inputs(model: dict[str, Any], frame: pd.DataFrame) -> list[str]:

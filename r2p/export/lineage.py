@@ -46,6 +46,7 @@ def describe(export_uri: str) -> dict[str, Any]:
         "feature_service_version": manifest.get("feature_service_version"),
         "data_end": manifest["cutoff"],
         "train_valid_end": _end_of(manifest["splits"], ("train", "valid")),
+        "split_policy": manifest.get("split_policy"),
         "test_window": [manifest["splits"]["test"]["from"], manifest["splits"]["test"]["to"]],
         "from_backfill": bool(trigger.get("from_backfill", False)),
     }

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -117,8 +118,9 @@ def _integral(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
     values = x.to_numpy(zero_copy_only=False)
-    ok = np.isnan(values) | (np.isfinite(values) & (values == np.round(values)))
-    if not ok.all() or (np.abs(values[~np.isnan(values)]) >= 2**53).any():
+    null = np.asarray(x.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    whole = np.isfinite(values) & (values == np.round(values)) & (np.abs(values) < 2**53)
+    if not (null | whole).all():
         return None
     return x.cast(pa.int64())
 
@@ -156,6 +158,9 @@ def _header_problems(name: str, present: list[str], schema: SourceSchema) -> lis
 
 
 def _cast(name: str, f: Any, col: pa.ChunkedArray) -> pa.ChunkedArray | Problem:
+    if f.dtype not in ("string", "category") and pa.types.is_string(col.type):
+        # "" (quoted or not) in a number, bool or timestamp column is a missing value
+        col = pc.if_else(pc.equal(col, ""), pa.scalar(None, pa.string()), col)
     try:
         return col.cast(ARROW[f.dtype])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:

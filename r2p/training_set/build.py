@@ -29,7 +29,7 @@ from r2p.features.definitions import service_name, view_name
 from r2p.ingest.schema import offline_schema
 from r2p.ingest.stage import DATA, offline_name
 from r2p.training_set.pit import ViewData, point_in_time_join
-from r2p.training_set.split import SPLIT, split_out_of_time
+from r2p.training_set.split import SPLIT, split_rows
 from r2p.versioning import code_version, lock_hash
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def build_frame(
             f"{cfg.pipeline}: none of the labels before {cutoff} has a feature "
             "value; load the feature days that precede the labels"
         )
-    split, dropped = split_out_of_time(joined, cfg)
+    split, dropped = split_rows(joined, cfg)
     return split, {
         "labels": label_parts,
         "features": feature_parts,
