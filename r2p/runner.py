@@ -39,10 +39,12 @@ log = logging.getLogger("r2p.runner")
 
 @dataclass(frozen=True)
 class RunInfo:
-    """Which run a stage belongs to: its pipeline and run id (the Airflow run id in a DAG)."""
+    """Which run a stage belongs to: its pipeline and run id (the Airflow run id in a DAG),
+    and the hash of the run's config snapshot (``r2p.run_config``) when it has one."""
 
     pipeline: str
     run_id: str
+    config_hash: str | None = None
 
     @property
     def safe_id(self) -> str:
@@ -157,6 +159,7 @@ def run_stage(run: RunInfo, stage: str, fn: Callable[..., T], *args: Any, **kwar
                 "code_version": code_version(),
                 "git_commit": git_commit(),
                 "lock_hash": lock_hash(),
+                "config_hash": run.config_hash,
                 "host": socket.gethostname(),
                 "pid": os.getpid(),
                 "log_file": str(run_log_path(run)),
@@ -189,10 +192,21 @@ def manifest(run: RunInfo) -> dict[str, Any]:
     if folder.exists():
         records = [storage.read_json(p) for p in folder.iterdir() if p.name.endswith(".json")]
     records.sort(key=lambda r: r["started_at"])
+    config = None
+    snapshot = storage.root() / "runs" / run.pipeline / run.safe_id / "config.json"
+    if snapshot.exists():
+        stored = storage.read_json(snapshot)
+        config = {
+            "config_hash": stored["config_hash"],
+            "resolved_at": stored["resolved_at"],
+            "source": stored.get("source"),
+            "uri": storage.uri_of(snapshot),
+        }
     return {
         "pipeline": run.pipeline,
         "run_id": run.run_id,
         "code_version": code_version(),
         "lock_hash": lock_hash(),
+        "config": config,
         "stages": {r["stage"]: r for r in records},
     }

@@ -121,7 +121,12 @@ def build_export(
 def export_model(
     cfg: PipelineConfig, retrain: dict[str, Any], run_id: str, input_names: list[str] | None = None
 ) -> dict[str, Any]:
-    """Export (or reuse) the retrained model; returns URIs and the contract."""
+    """Export (or reuse) the retrained model; returns URIs and the contract.
+
+    The contract carries the hash of the config of the run that exported it (a reused export
+    keeps its first run's hash; each run's own hash is in its stage records)."""
+    from r2p.run_config import config_hash
+
     key = (
         retrain["key"]
         if input_names is None
@@ -141,6 +146,7 @@ def export_model(
         folder = Path(tmp)
         contract = build_export(cfg, retrain["uri"], folder, input_names)
         contract["run_id"] = run_id
+        contract["config_hash"] = config_hash(cfg)  # the run's config snapshot (r2p.run_config)
         if retrain.get("feature_service"):  # what the entity endpoint reads online
             contract["feature_service"] = retrain["feature_service"]
 

@@ -39,6 +39,7 @@ def export_stage(
     return {k: out[k] for k in ("uri", "pb_uri", "reused", "key")} | {
         "pb_sha256": out["contract"]["pb_sha256"],
         "pb_bytes": out["contract"]["pb_bytes"],
+        "config_hash": out["contract"].get("config_hash"),
     }
 
 

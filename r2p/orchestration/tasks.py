@@ -1,5 +1,8 @@
 """Task bodies: each a thin wrapper that runs one stage through the stage runner.
 
+Every task of a run works on the run's config snapshot (:func:`run_config`), never on the
+YAML as it is when the task starts.
+
 Data problems (r2p.errors.DataError) become AirflowFailException, so they fail at once
 without retries; anything else is left to the task's retry policy.
 """
@@ -18,16 +21,26 @@ from r2p.orchestration.context import interval_from_context, run_id_from_context
 log = logging.getLogger(__name__)
 
 
+def run_config(pipeline: str, run_id: str) -> tuple[Any, Any]:
+    """(config, RunInfo) of a run: the config snapshot the run resolved at its start (its
+    first task creates it from the YAML; every later task reads it, so an edit of the YAML
+    during a run changes the next run only), and the run with the snapshot's hash."""
+    from r2p.run_config import for_run
+    from r2p.runner import RunInfo
+
+    snap = for_run(pipeline, run_id)
+    return snap.config, RunInfo(pipeline, run_id, snap.config_hash)
+
+
 def _run(pipeline: str, stage: str, context: Any, fn: Callable[..., dict], *args: Any) -> dict:
-    from r2p.config import load_pipeline
     from r2p.errors import DataError
-    from r2p.runner import RunInfo, run_stage
+    from r2p.runner import run_stage
 
     run_id = run_id_from_context(context)
     try:
         interval = interval_from_context(context)
-        cfg = load_pipeline(pipeline)
-        return run_stage(RunInfo(pipeline, run_id), stage, fn, cfg, *args, interval, run_id)
+        cfg, run = run_config(pipeline, run_id)
+        return run_stage(run, stage, fn, cfg, *args, interval, run_id)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
@@ -122,19 +135,16 @@ def training_set(pipeline: str, context: Any) -> dict:
     """Build the point-in-time training set for the window this run covers."""
     import datetime as dt
 
-    from r2p.config import load_pipeline
     from r2p.errors import DataError
-    from r2p.runner import RunInfo, run_stage
+    from r2p.runner import run_stage
     from r2p.training_set.build import build_training_set
 
     run_id = run_id_from_context(context)
     try:
         trigger = trigger_info(context)
-        cfg = load_pipeline(pipeline)
+        cfg, run = run_config(pipeline, run_id)
         cutoff = dt.date.fromisoformat(trigger["cutoff"])
-        out = run_stage(
-            RunInfo(pipeline, run_id), "training_set", build_training_set, cfg, cutoff, run_id
-        )
+        out = run_stage(run, "training_set", build_training_set, cfg, cutoff, run_id)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     return {
@@ -150,11 +160,10 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
 
     ``args``: the training set's outputs, then (retrain only) the prototype's and the trigger.
     """
-    from r2p.config import load_pipeline
     from r2p.errors import DataError
     from r2p.evaluation.stage import evaluate_stage
     from r2p.export import stage as export
-    from r2p.runner import RunInfo, run_stage
+    from r2p.runner import run_stage
     from r2p.training import stage as stages
 
     fn = {
@@ -168,8 +177,8 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
     }[stage]
     run_id = run_id_from_context(context)
     try:
-        cfg = load_pipeline(pipeline)
-        out = run_stage(RunInfo(pipeline, run_id), stage, fn, cfg, args[0], run_id, *args[1:])
+        cfg, run = run_config(pipeline, run_id)
+        out = run_stage(run, stage, fn, cfg, args[0], run_id, *args[1:])
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     return {k: v for k, v in out.items() if k != "history"}
@@ -196,17 +205,14 @@ def promote(pipeline: str, context: Any, asset: Any, dataset: dict, evaluation: 
     """Carry out a ``promote`` verdict; skipped (no asset event) for any other verdict."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from r2p.config import load_pipeline
     from r2p.errors import DataError
     from r2p.promotion.stage import promote_stage
-    from r2p.runner import RunInfo, run_stage
+    from r2p.runner import run_stage
 
     run_id = run_id_from_context(context)
     try:
-        cfg = load_pipeline(pipeline)
-        out = run_stage(
-            RunInfo(pipeline, run_id), "promote", promote_stage, cfg, dataset, run_id, evaluation
-        )
+        cfg, run = run_config(pipeline, run_id)
+        out = run_stage(run, "promote", promote_stage, cfg, dataset, run_id, evaluation)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     if not out["promoted"]:
@@ -219,10 +225,9 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
     """The ``<pipeline>_promotion`` DAG: rollback, force or reconcile, from the run's params."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from r2p.config import load_pipeline
     from r2p.errors import DataError
     from r2p.promotion import promote as p
-    from r2p.runner import RunInfo, run_stage
+    from r2p.runner import run_stage
 
     params = context["params"]
     run_id = run_id_from_context(context)
@@ -239,8 +244,8 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
         return p.reconcile(cfg, reason=reason, who=who)
 
     try:
-        cfg = load_pipeline(pipeline)
-        out = run_stage(RunInfo(pipeline, run_id), f"promotion_{action}", operate, cfg)
+        cfg, run = run_config(pipeline, run_id)
+        out = run_stage(run, f"promotion_{action}", operate, cfg)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     summary = {
@@ -257,7 +262,10 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
 
 
 def freshness(pipeline: str, context: Any) -> dict:
-    """Check the pipeline's freshness at the run's time (its data interval end, else now)."""
+    """Check the pipeline's freshness at the run's time (its data interval end, else now).
+
+    ``r2p_freshness`` is not a run of the pipeline (one task per pipeline, nothing to keep
+    consistent between tasks), so it reads the config as it is now, not a run snapshot."""
     import datetime as dt
 
     from r2p.alerts.freshness import alert_stale

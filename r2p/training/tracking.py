@@ -12,6 +12,7 @@ per-epoch metrics of both frameworks, and the reuse key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -24,6 +25,8 @@ from r2p.config.schema import Timeouts
 from r2p.home import home
 
 REUSE_TAG = "r2p.reuse_key"
+CONFIG_TAG = "r2p.config_hash"
+CONFIG_ARTIFACT = "resolved_config.json"
 
 
 def tracking_uri() -> str:
@@ -144,10 +147,16 @@ def log_run(
     metrics: dict[str, float],
     artifacts: dict[str, Any],
 ) -> str:
-    """Create the run for ``key`` (or return the existing one) and log everything to it."""
+    """Create the run for ``key`` (or return the existing one) and log everything to it.
+
+    A ``resolved_config.json`` artifact (the run's config snapshot) gets its sha256 beside it
+    as the tag ``r2p.config_hash`` (the same hash as ``r2p.run_config.config_hash``)."""
     existing = find_run(pipeline, key)
     if existing:
         return existing
+    resolved = artifacts.get(CONFIG_ARTIFACT)
+    if isinstance(resolved, str):
+        tags = {CONFIG_TAG: hashlib.sha256(resolved.encode()).hexdigest(), **tags}
     client = _client()
     run = client.create_run(
         experiment_id(pipeline),
