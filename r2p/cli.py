@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
         act.add_argument("--who", help="default: user@host")
         if name == "force":
             act.add_argument("--version", type=_positive, required=True, help="registry version")
+    from r2p.landing.cli import add_parser as add_land
+
+    add_land(sub)
     from r2p.stack.cli import add_parser as add_stack
 
     add_stack(sub)
@@ -161,7 +164,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     from r2p.sample.landing import generate_days
 
     cfg = load_pipeline(args.pipeline)
-    known = {s.name for s in cfg.dataset.sources} | {cfg.dataset.label.name}
+    known = set(cfg.source_names)
     for d in args.defect:
         if d.source and d.source not in known:
             raise SystemExit(
@@ -311,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from r2p.readiness import run as run_ready
 
             return run_ready(args)
+        if args.command == "land":
+            from r2p.landing.cli import run as run_land
+
+            return run_land(args)
         if args.command == "stack":
             from r2p.stack.cli import run as run_stack
 

@@ -235,8 +235,10 @@ class Dataset(Strict):
             raise ValueError(
                 f"label.source {label['source']!r} is not a feature source; known: {known}"
             )
+        ts = src.get("timestamp")
+        ts = ts.get("name") if isinstance(ts, dict) else ts
         for key in ("timestamp", "arrival_timestamp"):
-            if label.get(key) is not None:
+            if label.get(key) not in (None, ts):  # the resolved config repeats it: fine
                 raise ValueError(
                     f"label.{key}: a label with source takes the timestamp of its source "
                     f"({label['source']!r}); remove label.{key}"
@@ -245,8 +247,6 @@ class Dataset(Strict):
             raise ValueError(
                 "label.delay_days: a label with source is known with its row; remove it or set 0"
             )
-        ts = src.get("timestamp")
-        ts = ts.get("name") if isinstance(ts, dict) else ts
         label.setdefault("name", f"{label['source']}_labels")
         label.update(timestamp=ts, arrival_timestamp=ts, delay_days=0)
         return {**data, "label": label}

@@ -68,6 +68,7 @@ CASES = [
 @pytest.mark.parametrize(("label", "kind", "fmt", "contract"), CASES)
 def test_every_option_ingests(home, label: str, kind: str, fmt: str, contract: str) -> None:
     cfg = _config(label, kind, fmt, contract)
+    assert PipelineConfig.model_validate(cfg.model_dump(mode="json")) == cfg  # a run's snapshot
     generate_days(cfg, DAY, 1)
     interval = day_interval(DAY)
     for source in cfg.source_names:
