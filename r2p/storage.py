@@ -5,6 +5,13 @@ rename: a writer puts its files under a new unique prefix ``<name>/_versions/<ve
 then publishes the small pointer ``<name>/_CURRENT.json`` last. Readers only follow pointers,
 so a writer killed half-way leaves the previous version current, and a rerun publishes a new
 version that replaces it (never a mix of both).
+
+A movable root: what is stored inside the root refers to the root's own objects by relative
+references (a pointer's ``uri`` is relative to its folder, ``_versions/<version>``; records
+use :func:`relative`), which are resolved against the current root when read. An absolute
+``file://`` URI under another root that no longer exists (written before the root moved) is
+re-based onto the current root when its storage-relative part exists there
+(:func:`resolve`, which :func:`path` applies to every URI).
 """
 
 from __future__ import annotations
@@ -32,7 +39,9 @@ def path(uri: str) -> ObjectStoragePath:
 
     A remote URI may carry its Airflow connection id itself (``s3://conn_id@bucket/key``,
     as ObjectStoragePath prints it); otherwise ``R2P_STORAGE_CONN_ID`` is used.
+    A relative reference or a stale absolute one is resolved first (:func:`resolve`).
     """
+    uri = resolve(uri)
     remote = not uri.startswith("file://")
     conn_id = storage_conn_id() if remote and "@" not in uri.split("/", 3)[2] else None
     if remote:
@@ -76,6 +85,93 @@ def root() -> ObjectStoragePath:
     return path(storage_uri())
 
 
+def _root_uri() -> str:
+    uri = storage_uri().rstrip("/")
+    return uri if "://" in uri else f"file://{uri}"
+
+
+def is_relative(ref: str) -> bool:
+    """Whether ``ref`` is a storage-relative reference (no scheme, not an absolute path)."""
+    return "://" not in ref and not ref.startswith("/")
+
+
+def resolve(ref: str) -> str:
+    """An absolute URI for a stored reference, against the current storage root.
+
+    * a relative reference (``exports/churn/...``) is taken relative to the root;
+    * a URI under the current root, a remote URI, or a local one that exists, is kept;
+    * a ``file://`` URI that no longer exists (written under a root that has moved since) is
+      re-based: its longest tail that starts with a top-level folder of the current root and
+      exists under it (``.../old/home/storage/exports/x`` -> ``<root>/exports/x``); otherwise
+      it is kept as it is.
+    """
+    if "://" not in ref:
+        return ref if ref.startswith("/") else f"{_root_uri()}/{ref}"
+    base = _root_uri()
+    if ref == base or ref.startswith(base + "/") or not ref.startswith("file://"):
+        return ref
+    if not base.startswith("file://"):
+        return ref
+    local = ref[len("file://") :]
+    if os.path.exists(local):
+        return ref
+    rebased = _rebase(local, base[len("file://") :])
+    return f"file://{rebased}" if rebased else ref
+
+
+def _rebase(local: str, root_dir: str) -> str | None:
+    try:
+        tops = set(os.listdir(root_dir))
+    except OSError:
+        return None
+    parts = [p for p in local.split("/") if p]
+    for i, part in enumerate(parts):
+        if part in tops:
+            candidate = os.path.join(root_dir, *parts[i:])
+            if os.path.exists(candidate):
+                return candidate
+    return None
+
+
+def relative(uri: str) -> str:
+    """``uri`` as a reference relative to the storage root when it lies under the root (after
+    :func:`resolve`), else unchanged: what records inside the root store."""
+    if not isinstance(uri, str) or "://" not in uri:
+        return uri
+    full, base = resolve(uri), _root_uri()
+    return full[len(base) + 1 :] if full.startswith(base + "/") else uri
+
+
+def _is_uri_key(key: Any) -> bool:
+    return isinstance(key, str) and (key == "uri" or key.endswith("_uri"))
+
+
+def portable(value: Any) -> Any:
+    """``value`` (JSON-like) with the URIs under keys ``uri`` and ``*_uri`` made relative to
+    the storage root (:func:`relative`); the inverse is :func:`resolved`."""
+    if isinstance(value, dict):
+        return {
+            k: relative(v) if _is_uri_key(k) and isinstance(v, str) else portable(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [portable(v) for v in value]
+    return value
+
+
+def resolved(value: Any) -> Any:
+    """``value`` with the references under keys ``uri`` and ``*_uri`` resolved against the
+    current root (:func:`resolve`): relative ones, and stale absolute ones, become absolute."""
+    if isinstance(value, dict):
+        return {
+            k: resolve(v) if _is_uri_key(k) and isinstance(v, str) else resolved(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [resolved(v) for v in value]
+    return value
+
+
 def uri_of(p: ObjectStoragePath) -> str:
     """The URI of a path, with its scheme (what XCom carries)."""
     text = str(p)
@@ -115,7 +211,8 @@ def commit(
     """Write a new version of ``name`` with ``write(prefix)``, then publish its pointer.
 
     Returns the URI of the committed version's prefix. If ``write`` raises, nothing is
-    published and the previous version stays current.
+    published and the previous version stays current. The pointer stores the version's
+    location relative to its own folder (``_versions/<version>``), so the root can move.
     """
     base = root() / name
     version = _new_version()
@@ -125,12 +222,12 @@ def commit(
     pointer = {
         "name": name,
         "version": version,
-        "uri": uri_of(prefix),
+        "uri": f"{VERSIONS}/{version}",  # relative to the pointer's folder
         "committed_at": dt.datetime.now(dt.UTC).isoformat(),
         **(meta or {}),
     }
     _publish(base / POINTER, json.dumps(pointer, indent=2, sort_keys=True) + "\n")
-    return pointer["uri"]
+    return uri_of(prefix)
 
 
 def _publish(p: ObjectStoragePath, text: str) -> None:
@@ -163,11 +260,17 @@ def create_exclusive(p: ObjectStoragePath, text: str) -> None:
 
 
 def pointer(name: str) -> dict[str, Any] | None:
-    """The published pointer of ``name``, or None when nothing was committed yet."""
-    p = root() / name / POINTER
+    """The published pointer of ``name``, or None when nothing was committed yet; its ``uri``
+    is the committed version's absolute URI under the current root (a relative one, as
+    :func:`commit` writes it, or an older absolute one, re-based by :func:`resolve`)."""
+    base = root() / name
+    p = base / POINTER
     if not p.exists():
         return None
-    return read_json(p)
+    ptr = read_json(p)
+    ref = ptr["uri"]
+    ptr["uri"] = uri_of(base / ref) if is_relative(ref) else resolve(ref)
+    return ptr
 
 
 def current(name: str) -> ObjectStoragePath | None:

@@ -79,3 +79,39 @@ def test_local_pointer_leaves_no_temp_files(home) -> None:
     storage.commit("things/e", _write("y"))
     names = sorted(p.name for p in (storage.root() / "things" / "e").iterdir())
     assert names == ["_CURRENT.json", "_versions"]
+
+
+def test_pointer_is_relative_to_its_folder(storage_root: str) -> None:
+    """The pointer names its version relative to its own folder, so the root can move."""
+    uri = storage.commit("things/r", _write("x"))
+    raw = storage.read_json(storage.root() / "things" / "r" / storage.POINTER)
+    assert raw["uri"] == "_versions/" + raw["version"] and "://" not in raw["uri"]
+    assert storage.pointer("things/r")["uri"] == uri
+
+
+def test_moved_root_rebases_old_absolute_uris(home, tmp_path, monkeypatch) -> None:
+    """A root moved elsewhere: relative pointers resolve against the new root; an absolute
+    URI of the old root (older pointers, records, XCom) is re-based when its tail exists."""
+    import shutil
+
+    uri = storage.commit("things/m", _write("moved"))
+    legacy = storage.commit("things/l", _write("legacy"))
+    ptr_file = storage.root() / "things" / "l" / storage.POINTER
+    ptr_file.write_text(json.dumps({**storage.read_json(ptr_file), "uri": legacy}))
+    old_root = storage.uri_of(storage.root())
+    new_home = tmp_path / "moved-home"
+    shutil.move(str(home), str(new_home))
+    monkeypatch.setenv("R2P_HOME", str(new_home))
+    new_root = storage.uri_of(storage.root())
+    assert new_root != old_root
+    assert (storage.current("things/m") / "data.txt").read_text() == "moved"
+    assert storage.pointer("things/l")["uri"] == legacy.replace(old_root, new_root)
+    assert (storage.current("things/l") / "data.txt").read_text() == "legacy"
+    assert (storage.path(uri) / "sub" / "more.bin").read_bytes() == b"movedmovedmoved"
+    assert storage.relative(uri) == uri[len(old_root) + 1 :]
+    record = {"export_uri": uri, "nested": [{"uri": legacy}], "other": "x"}
+    stored = storage.portable(record)
+    assert stored["export_uri"].startswith("things/m/") and stored["other"] == "x"
+    assert storage.resolved(stored)["nested"][0]["uri"].startswith(new_root + "/things/l/")
+    # a URI with no storage-relative part under the root is kept as it is
+    assert storage.resolve("file:///nowhere/things-else/x") == "file:///nowhere/things-else/x"

@@ -9,6 +9,11 @@ step, and ``committed`` (with the new champion and previous champion) last, or `
 The current champion is the newest committed entry's; an intent with neither is *open*: it
 holds the lock until its owner finishes, or until a later operation finds the owner dead (or
 its lease expired) and completes or abandons it.
+
+Entries refer to stored objects relative to the storage root (``export_uri``, ``dataset_uri``,
+... and attachments) and to serving builds relative to the serving folder, so a home can be
+moved; :func:`read` gives them back absolute, against the current root and serving folder
+(older entries with absolute URIs are re-based by ``r2p.storage.resolve``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from r2p import storage
@@ -73,6 +79,50 @@ class State:
         return self.entries[-1]["seq"] + 1 if self.entries else 1
 
 
+def _portable(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as stored: URIs relative to the storage root, builds to the serving folder."""
+    return _map(storage.portable(entry), storage.relative, _relative_build)
+
+
+def _absolute(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored entry with absolute URIs and build paths, for this home."""
+    return _map(storage.resolved(entry), storage.resolve, _absolute_build)
+
+
+def _map(entry: Any, uri: Any, build: Any) -> Any:
+    if isinstance(entry, list):
+        return [_map(v, uri, build) for v in entry]
+    if not isinstance(entry, dict):
+        return entry
+    out = {}
+    for k, v in entry.items():
+        if k == "attachments" and isinstance(v, dict):
+            out[k] = {n: uri(u) if isinstance(u, str) else u for n, u in v.items()}
+        elif k == "build" and isinstance(v, str):
+            out[k] = build(v)
+        else:
+            out[k] = _map(v, uri, build)
+    return out
+
+
+def _relative_build(build: str) -> str:
+    from r2p.home import serving_dir
+
+    path, base = Path(build), serving_dir()
+    inside = path.is_absolute() and path.is_relative_to(base)
+    return str(path.relative_to(base)) if inside else build
+
+
+def _absolute_build(build: str) -> str:
+    from r2p.home import serving_dir
+
+    if not Path(build).is_absolute():
+        return str(serving_dir() / build)
+    if not Path(build).exists() and "/.builds/" in build:  # written before the home moved
+        return str(serving_dir() / ".builds" / build.split("/.builds/", 1)[1])
+    return build
+
+
 def read(pipeline: str) -> State:
     """Every entry in order, folded into the current state."""
     base = storage.root() / record_name(pipeline)
@@ -80,7 +130,7 @@ def read(pipeline: str) -> State:
     if base.exists():
         for p in sorted(base.iterdir(), key=lambda x: x.name):
             if p.name.endswith(".json") and not p.name.startswith("."):
-                entries.append(storage.read_json(p))
+                entries.append(_absolute(storage.read_json(p)))
     state = State(entries)
     for e in entries:
         if e["kind"] == INTENT:
@@ -105,7 +155,8 @@ def append(pipeline: str, seq: int, kind: str, op: str, **fields: Any) -> dict[s
     entry = {"seq": seq, "kind": kind, "op": op, "at": _now(), **whoami(), **fields}
     p = storage.root() / record_name(pipeline) / f"{seq:0{SEQ_WIDTH}d}.json"
     try:
-        storage.create_exclusive(p, json.dumps(entry, indent=2, sort_keys=True, default=str) + "\n")
+        text = json.dumps(_portable(entry), indent=2, sort_keys=True, default=str) + "\n"
+        storage.create_exclusive(p, text)
     except FileExistsError as exc:
         raise RecordConflict(f"promotion record entry {seq} of {pipeline} exists") from exc
     return entry

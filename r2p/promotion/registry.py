@@ -98,7 +98,7 @@ def version_export_uri(pipeline: str, version: int) -> str:
     uri = mv.tags.get("r2p.export_uri")
     if not uri:
         raise KeyError(f"{model_name(pipeline)} version {version} was not registered by r2p")
-    return uri
+    return storage.resolve(uri)  # re-based when the home moved since it was registered
 
 
 def set_alias(pipeline: str, alias: str, version: int | None) -> None:

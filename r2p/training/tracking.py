@@ -70,6 +70,7 @@ def _client() -> Any:
 
     uri = tracking_uri()
     _reachable(uri)
+    _follow_home(uri)
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
@@ -102,6 +103,62 @@ def _reachable(uri: str) -> None:
     finally:
         engine.dispose()
     _REACHED.add(uri)
+
+
+_FOLLOWED: set[str] = set()
+# where MLflow's SQLite store keeps absolute artifact URIs
+ARTIFACT_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+    ("logged_models", "artifact_location"),
+)
+
+
+def _follow_home(uri: str) -> None:
+    """After the home was moved (or copied): re-base the embedded store's artifact URIs.
+
+    MLflow keeps absolute artifact URIs in its database (experiments, runs, model versions).
+    For the embedded default only (``MLFLOW_TRACKING_URI`` and ``R2P_MLFLOW_ARTIFACTS`` unset:
+    SQLite and artifacts both under the home), every URI under another home's
+    ``.../mlflow/artifacts`` is rewritten to this home's, once per process and store (a no-op
+    when nothing moved). A server or an explicit artifact store is left alone.
+    """
+    if uri in _FOLLOWED or not uri.startswith("sqlite:///"):
+        return
+    if os.environ.get("MLFLOW_TRACKING_URI") or os.environ.get("R2P_MLFLOW_ARTIFACTS"):
+        return
+    db = Path(uri[len("sqlite:///") :])
+    if db.exists():
+        import sqlite3
+
+        want = artifact_location()
+        conn = sqlite3.connect(db, timeout=60)
+        try:
+            tables = {
+                t: {c[1] for c in conn.execute(f"PRAGMA table_info({t})")}
+                for (t,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            }
+            if "experiments" in tables:
+                olds = {
+                    loc.rstrip("/")
+                    for (loc,) in conn.execute("SELECT artifact_location FROM experiments")
+                    if loc and loc.rstrip("/").endswith("/mlflow/artifacts")
+                }
+                with conn:
+                    for old in olds - {want}:
+                        for table, col in ARTIFACT_COLUMNS:
+                            if col not in tables.get(table, ()):
+                                continue
+                            conn.execute(
+                                f"UPDATE {table} SET {col} = ? || substr({col}, ?) "
+                                f"WHERE {col} = ? OR substr({col}, 1, ?) = ?",
+                                (want, len(old) + 1, old, len(old) + 1, old + "/"),
+                            )
+        finally:
+            conn.close()
+    _FOLLOWED.add(uri)
 
 
 def experiment_id(pipeline: str) -> str:
