@@ -29,7 +29,7 @@ from r2p.features.definitions import service_name, view_name
 from r2p.ingest.schema import offline_schema
 from r2p.ingest.stage import DATA, offline_name
 from r2p.training_set.pit import ViewData, point_in_time_join
-from r2p.training_set.split import SPLIT, split_rows
+from r2p.training_set.split import SPLIT, require_splits, split_rows
 from r2p.versioning import code_version, lock_hash
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def build_training_set(
     """Build, commit and describe the training set; an unchanged one reuses its version."""
     model = model or cfg.models[0].name
     table, lineage = build_frame(cfg, cutoff)
+    require_splits(table, cfg)
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     data = buf.getvalue()

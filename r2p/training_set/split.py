@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from r2p.config.schema import PipelineConfig, Split
+from r2p.errors import DataError
 
 SPLIT = "split"
 
@@ -59,6 +61,35 @@ def split_days(cfg: PipelineConfig, newest: dt.date) -> dict[str, tuple[dt.date,
         "valid": (valid_from, test_from - dt.timedelta(days=1)),
         "train": (dt.date.min, valid_from - dt.timedelta(days=1)),
     }
+
+
+def require_splits(out: pa.Table, cfg: PipelineConfig) -> None:
+    """DataError naming the config keys to change when a split of ``out`` is empty."""
+    counts = dict(Counter(out.column(SPLIT).to_pylist()))
+    empty = [name for name in ("train", "valid", "test") if not counts.get(name)]
+    if empty:
+        raise DataError(
+            f"{cfg.pipeline}: the {'/'.join(empty)} split is empty ({counts}); " + _advice(out, cfg)
+        )
+
+
+def _advice(table: pa.Table, cfg: PipelineConfig) -> str:
+    policy = cfg.training.split
+    if policy.method == "random":
+        return (
+            f"{table.num_rows} labelled rows are too few for test_fraction "
+            f"{policy.test_fraction} and valid_fraction {policy.valid_fraction}: land more "
+            "rows or raise training.split.test_fraction / valid_fraction"
+        )
+    days = pc.count_distinct(pc.cast(table.column(cfg.dataset.label.timestamp), pa.date32()))
+    need = policy.test_days + policy.valid_days + 1
+    return (
+        f"the labels span {days.as_py()} distinct day(s), but training.split.test_days "
+        f"{policy.test_days} + valid_days {policy.valid_days} need at least {need} for a train "
+        "split: set training.split.method: random (for a table whose time order means "
+        "nothing), lower test_days/valid_days, or widen training.window_days "
+        f"(now {cfg.training.window_days})"
+    )
 
 
 def split_rows(table: pa.Table, cfg: PipelineConfig) -> tuple[pa.Table, int]:

@@ -119,3 +119,24 @@ def test_header_missing_from_file_names_both_names(home) -> None:
     text = str(err.value)
     assert "missing_columns" in text and "mean_radius (source_name 'Mean Radius')" in text
     assert "unknown_columns" in text and "'mean radius'" in text
+
+
+@pytest.mark.parametrize("method", ["time", "random"])
+def test_random_split_is_stable_and_an_empty_split_names_the_keys(home, method: str) -> None:
+    from r2p.errors import DataError
+    from r2p.training_set.split import SPLIT, require_splits, split_rows
+
+    cfg = _config("inline", "snapshot", "csv", "manifest")
+    split = cfg.training.split.model_copy(update={"method": method})
+    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"split": split})})
+    generate_days(cfg, DAY, 1)
+    ingest_source(cfg, "rows", day_interval(DAY), "r1")
+    frame, _ = build_frame(cfg, DAY + dt.timedelta(days=1))
+    if method == "time":  # one day of labels cannot hold three out-of-time splits
+        with pytest.raises(DataError, match="training.split.method: random"):
+            require_splits(frame, cfg)
+        return
+    require_splits(frame, cfg)
+    again, _ = split_rows(frame.drop_columns([SPLIT]).slice(5), cfg)  # other rows around it
+    first = frame.slice(5).column(SPLIT).to_pylist()
+    assert again.column(SPLIT).to_pylist() == first  # a row's split does not move
