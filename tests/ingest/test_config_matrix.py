@@ -133,7 +133,7 @@ def test_random_split_is_stable_and_an_empty_split_names_the_keys(home, method: 
     ingest_source(cfg, "rows", day_interval(DAY), "r1")
     frame, _ = build_frame(cfg, DAY + dt.timedelta(days=1))
     if method == "time":  # one day of labels cannot hold three out-of-time splits
-        with pytest.raises(DataError, match="training.split.method: random"):
+        with pytest.raises(DataError, match=r"training\.split\.method: random"):
             require_splits(frame, cfg)
         return
     require_splits(frame, cfg)
