@@ -2,9 +2,10 @@
 
 A file of its own that imports only ``airflow.sdk`` when parsed, so it keeps running when a
 pipeline DAG file, its configs or the r2p code it imports are broken (a DAG import error runs
-no task, so no task callback could say so). The check is ``r2p ready``'s: the DAG folder
-parsed as the DAG processor does plus Airflow's import-error table; one message per file and
-line, "resolved" once it imports again, shared with a cron ``r2p ready --notify``.
+no task, so no task callback could say so). The checks are ``r2p ready``'s: the pipeline
+configs (one message per broken config) and the DAG folder parsed as the DAG processor does
+plus Airflow's import-error table; one message per file and line, "resolved" once it imports
+again, shared with a cron ``r2p ready --notify``.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ with DAG(
 
     @task(execution_timeout=dt.timedelta(minutes=10))
     def dag_imports() -> dict:
-        """Parse the DAG folder; page on-call once per broken file and line."""
+        """Parse the configs and the DAG folder; page on-call once per broken config, file
+        and line."""
         from r2p.readiness import notify, run_checks
 
-        results = run_checks(["dag_imports"])
-        return {"detail": results[0].detail, "ok": results[0].ok, "alerts": notify(results)}
+        results = run_checks(["configs", "dag_imports"])
+        return {
+            **{r.item: {"ok": r.ok, "detail": r.detail} for r in results},
+            "alerts": notify(results),
+        }
 
     dag_imports()

@@ -130,10 +130,31 @@ def _query(url: str, sql: str, timeout: float) -> list[tuple]:
         engine.dispose()
 
 
-def check_configs(timeout: float) -> str:
-    from r2p.config import load_all
+CONFIG_ERRORS_DAG_FILE = "r2p_config_errors.py"  # the DAG file whose import error they are
 
-    cfgs = load_all()
+
+def config_problem(path: Path, exc: Exception) -> tuple[str, str]:
+    """(dedup key, text) of one broken config: one problem per file, its lines and keys."""
+    try:
+        name = os.path.relpath(path, path.parent.parent)
+    except ValueError:
+        name = str(path)
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    shown = lines[1:] if len(lines) > 1 else lines
+    text = "; ".join(ln.replace(str(path), name) for ln in shown)
+    return f"config:{name}", text[:600]
+
+
+def check_configs(timeout: float) -> str:
+    from r2p.config.loader import configs_dir, load_each
+
+    cfgs, broken = load_each()
+    if broken:
+        problems = [config_problem(path, exc) for path, exc in broken.items()]
+        good = f"; {len(cfgs)} other pipeline(s) load: {', '.join(c.pipeline for c in cfgs)}"
+        raise NotReady("; ".join(text for _, text in problems) + good, problems)
+    if not cfgs:
+        return f"no pipeline configs in {configs_dir()}"
     return f"{len(cfgs)} pipeline(s): {', '.join(c.pipeline for c in cfgs)}"
 
 
@@ -385,7 +406,7 @@ def run_checks(items: list[str] | None = None, timeout: float | None = None) -> 
         t = threading.Thread(target=_one, args=(name, CHECKS[name], bound, out), daemon=True)
         t.start()
         threads[name] = (t, time.monotonic() + bound)
-    results = []
+    results: list[Result] = []
     for name in names:
         t, deadline = threads[name]
         t.join(max(0.0, deadline - time.monotonic()))
@@ -400,15 +421,40 @@ def run_checks(items: list[str] | None = None, timeout: float | None = None) -> 
                 completed=False,
             )
         )
+    return _once(results)
+
+
+def _once(results: list[Result]) -> list[Result]:
+    """A broken config is named once: by ``configs`` (one problem per config file), not also
+    by ``dag_imports`` as the import error of the DAG file that reports broken configs."""
+    by_item = {r.item: r for r in results}
+    configs, imports = by_item.get("configs"), by_item.get("dag_imports")
+    if configs is None or configs.ok or imports is None or imports.ok:
+        return results
+    if not any(key.startswith("config:") for key, _ in configs.problems):
+        return results
+    kept = [
+        (key, text)
+        for key, text in imports.problems
+        if not key.split(":")[0].endswith(CONFIG_ERRORS_DAG_FILE)
+    ]
+    if len(kept) == len(imports.problems):
+        return results
+    imports.problems = kept
+    if kept:
+        imports.detail = "; ".join(text for _, text in kept)
+    else:
+        imports.ok = True
+        imports.detail = "no import errors but the broken configs' (see configs)"
     return results
 
 
 def _all_alerts() -> list[Any]:
-    from r2p.config import load_all
+    from r2p.config.loader import load_each
     from r2p.config.schema import Alerts
 
     try:
-        return [c.alerts for c in load_all()] or [Alerts()]
+        return [c.alerts for c in load_each()[0]] or [Alerts()]
     except Exception:  # broken configs are the configs check's to report
         return [Alerts()]
 

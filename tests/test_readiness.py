@@ -195,3 +195,25 @@ def test_a_stale_scheduler_heartbeat_fails_the_scheduler(home, tmp_path, monkeyp
     assert not r.ok and r.detail.startswith("last heartbeat 6") and "down" in r.detail, r.detail
     beat(0)
     assert _one("scheduler").ok
+
+
+def test_a_broken_config_is_named_once_and_the_others_load(home, tmp_path, monkeypatch) -> None:
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    repo = Path(__file__).resolve().parents[1]
+    (configs / "churn.yaml").write_text((repo / "configs" / "churn.yaml").read_text())
+    (configs / "fleet.yaml").write_text(
+        (repo / "configs" / "fleet.yaml").read_text().replace("epochs: 8", "epochs: -3")
+    )
+    monkeypatch.setenv("R2P_CONFIGS", str(configs))
+    monkeypatch.setenv("AIRFLOW__CORE__DAGS_FOLDER", str(repo / "dags"))
+    by_item = {r.item: r for r in readiness.run_checks(["configs", "dag_imports"])}
+    cfg = by_item["configs"]
+    assert not cfg.ok and [key for key, _ in cfg.problems] == ["config:configs/fleet.yaml"]
+    assert "configs/fleet.yaml:" in cfg.problems[0][1] and "models[0].epochs" in cfg.detail
+    assert "1 other pipeline(s) load: churn" in cfg.detail
+    imports = by_item["dag_imports"]  # the same config, not a second time
+    assert imports.ok and imports.problems == [], imports.detail
+    (alone,) = readiness.run_checks(["dag_imports"])  # `--item dag_imports` alone: named there
+    assert not alone.ok and "r2p_config_errors.py" in alone.detail
+    assert "fleet.yaml" in alone.detail and "models[0].epochs" in alone.detail

@@ -111,6 +111,35 @@ def load_all(folder: str | Path | None = None) -> list[PipelineConfig]:
     return [load_config(p) for p in sorted(folder.glob("*.yaml"))]
 
 
+def load_each(
+    folder: str | Path | None = None,
+) -> tuple[list[PipelineConfig], dict[Path, ConfigError]]:
+    """Every pipeline config in the folder, each loaded on its own: (the good ones sorted by
+    name, {path: ConfigError} of the broken ones), so one bad file hides only itself."""
+    folder = Path(folder) if folder else configs_dir()
+    good: list[PipelineConfig] = []
+    bad: dict[Path, ConfigError] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            good.append(load_config(path))
+        except ConfigError as exc:
+            bad[path] = exc
+    return good, bad
+
+
+class BrokenConfigs(ConfigError):
+    """One or more pipeline configs did not load; the message has each one's errors."""
+
+    def __init__(self, errors: dict[Path, ConfigError]) -> None:
+        self.errors = dict(errors)
+        names = ", ".join(p.name for p in self.errors)
+        body = "\n".join(str(e) for e in self.errors.values())
+        super().__init__(
+            f"{len(self.errors)} broken pipeline config(s), their DAGs are not loaded "
+            f"(the other pipelines' are): {names}\n{body}"
+        )
+
+
 def resolved_json(cfg: PipelineConfig) -> str:
     """The config with every default filled in, as stable JSON (saved with runs and models)."""
     return json.dumps(cfg.model_dump(mode="json"), indent=2, sort_keys=True)

@@ -120,17 +120,36 @@ def _run_forked(argv: list[str], env: dict[str, str], log: Path, timeout: float)
 
 
 def ensure_db(env: dict[str, str]) -> None:
-    """Create or upgrade the Airflow metadata database (idempotent; fast when current)."""
+    """Create or upgrade the Airflow metadata database (idempotent; fast when current).
+
+    On the embedded home (under ``R2P_HOME``) its ``airflow.cfg`` is refreshed first (this
+    project's DAG and plugin folders, no examples, paths of the current home:
+    :mod:`r2p.orchestration.airflow_cfg`), so ``airflow`` typed in a shell with that
+    ``AIRFLOW_HOME`` sees what r2p runs; a new database gets the DAGs serialized into it, so
+    ``airflow dags list`` lists them before any run.
+    """
+    from r2p.orchestration.airflow_cfg import is_managed, write_airflow_cfg
+
+    managed = is_managed(env["AIRFLOW_HOME"], env.get("R2P_HOME") or env["AIRFLOW_HOME"])
+    if managed and Path(env["AIRFLOW_HOME"], "airflow.cfg").exists():
+        write_airflow_cfg(env)  # before migrate: a moved home's database is the current one
     stamp = Path(env["AIRFLOW_HOME"]) / ".r2p-db-migrated"
     if stamp.exists() and "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" not in env:
         return
     Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    if managed:
+        write_airflow_cfg(env)  # Airflow generates it (secrets included), then r2p's keys
     done = subprocess.run(
         [_airflow(), "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
     )
     if done.returncode != 0:
         raise RuntimeError(
             f"airflow db migrate failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    if managed and not stamp.exists():
+        # a failure here (a broken DAG file) is recorded as an import error; runs still work
+        subprocess.run(
+            [_airflow(), "dags", "reserialize"], env=env, capture_output=True, timeout=600
         )
     stamp.touch()
 
