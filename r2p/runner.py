@@ -193,14 +193,19 @@ def manifest(run: RunInfo) -> dict[str, Any]:
         records = [storage.read_json(p) for p in folder.iterdir() if p.name.endswith(".json")]
     records.sort(key=lambda r: r["started_at"])
     config = None
-    snapshot = storage.root() / "runs" / run.pipeline / run.safe_id / "config.json"
-    if snapshot.exists():
-        stored = storage.read_json(snapshot)
+    snapshots = storage.root() / "runs" / run.pipeline / run.safe_id / "config"
+    found = (
+        [p for p in snapshots.iterdir() if p.name.endswith(".json")] if snapshots.exists() else []
+    )
+    if found:  # the run's config snapshot (r2p.run_config); the newest instance of the run id
+        stored = [(storage.read_json(p), p) for p in found]
+        newest, where = max(stored, key=lambda rp: rp[0]["resolved_at"])
         config = {
-            "config_hash": stored["config_hash"],
-            "resolved_at": stored["resolved_at"],
-            "source": stored.get("source"),
-            "uri": storage.uri_of(snapshot),
+            "config_hash": newest["config_hash"],
+            "resolved_at": newest["resolved_at"],
+            "instance": newest.get("instance"),
+            "source": newest.get("source"),
+            "uri": storage.uri_of(where),
         }
     return {
         "pipeline": run.pipeline,

@@ -75,6 +75,28 @@ def test_an_edit_during_a_run_changes_the_next_run_only(configs: Path) -> None:
     assert m["config"]["source"] == str(configs / "churn.yaml")
 
 
+def test_a_cleared_task_keeps_the_run_config_a_recreated_run_reads_the_yaml(configs) -> None:
+    """``run_after`` names the DAG run instance: a task cleared and rerun (same instance) keeps
+    the run's snapshot; ``airflow dags test`` of the same date again (a run deleted and created
+    under the same id, a new ``run_after``) is a new run and sees the edit."""
+    from types import SimpleNamespace
+
+    def context(run_after: dt.datetime) -> dict:
+        return {**_context(RUN), "dag_run": SimpleNamespace(run_after=run_after)}
+
+    t0 = dt.datetime(2026, 11, 24, 0, 5, tzinfo=dt.UTC)
+    assert tasks._run("churn", "ingest", context(t0), _window)["window_days"] == 28
+    _edit_window(configs, 21)
+    assert tasks._run("churn", "ingest", context(t0), _window)["window_days"] == 28  # cleared
+    t1 = t0 + dt.timedelta(hours=2)
+    assert tasks._run("churn", "ingest", context(t1), _window)["window_days"] == 21  # recreated
+    assert snapshot("churn", RUN)["config"]["training"]["window_days"] == 21  # the newest
+    assert (
+        manifest(RunInfo("churn", RUN))["config"]["config_hash"]
+        == snapshot("churn", RUN)["config_hash"]
+    )
+
+
 def stored_json(stored: dict) -> str:
     from r2p.config.schema import PipelineConfig
 

@@ -21,14 +21,19 @@ from r2p.orchestration.context import interval_from_context, run_id_from_context
 log = logging.getLogger(__name__)
 
 
-def run_config(pipeline: str, run_id: str) -> tuple[Any, Any]:
+def run_config(pipeline: str, context: Any) -> tuple[Any, Any]:
     """(config, RunInfo) of a run: the config snapshot the run resolved at its start (its
     first task creates it from the YAML; every later task reads it, so an edit of the YAML
-    during a run changes the next run only), and the run with the snapshot's hash."""
-    from r2p.run_config import for_run
+    during a run changes the next run only), and the run with the snapshot's hash.
+
+    The snapshot is the DAG run's (its ``run_after``): a cleared task keeps the run's config;
+    a run created again under the same id (``airflow dags test`` of a date) gets a new one."""
+    from r2p.run_config import for_run, instance_of
     from r2p.runner import RunInfo
 
-    snap = for_run(pipeline, run_id)
+    run_id = run_id_from_context(context)
+    instance = instance_of(getattr(context.get("dag_run"), "run_after", None))
+    snap = for_run(pipeline, run_id, instance)
     return snap.config, RunInfo(pipeline, run_id, snap.config_hash)
 
 
@@ -39,7 +44,7 @@ def _run(pipeline: str, stage: str, context: Any, fn: Callable[..., dict], *args
     run_id = run_id_from_context(context)
     try:
         interval = interval_from_context(context)
-        cfg, run = run_config(pipeline, run_id)
+        cfg, run = run_config(pipeline, context)
         return run_stage(run, stage, fn, cfg, *args, interval, run_id)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -142,7 +147,7 @@ def training_set(pipeline: str, context: Any) -> dict:
     run_id = run_id_from_context(context)
     try:
         trigger = trigger_info(context)
-        cfg, run = run_config(pipeline, run_id)
+        cfg, run = run_config(pipeline, context)
         cutoff = dt.date.fromisoformat(trigger["cutoff"])
         out = run_stage(run, "training_set", build_training_set, cfg, cutoff, run_id)
     except DataError as exc:
@@ -177,7 +182,7 @@ def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
     }[stage]
     run_id = run_id_from_context(context)
     try:
-        cfg, run = run_config(pipeline, run_id)
+        cfg, run = run_config(pipeline, context)
         out = run_stage(run, stage, fn, cfg, args[0], run_id, *args[1:])
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -211,7 +216,7 @@ def promote(pipeline: str, context: Any, asset: Any, dataset: dict, evaluation: 
 
     run_id = run_id_from_context(context)
     try:
-        cfg, run = run_config(pipeline, run_id)
+        cfg, run = run_config(pipeline, context)
         out = run_stage(run, "promote", promote_stage, cfg, dataset, run_id, evaluation)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
@@ -244,7 +249,7 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
         return p.reconcile(cfg, reason=reason, who=who)
 
     try:
-        cfg, run = run_config(pipeline, run_id)
+        cfg, run = run_config(pipeline, context)
         out = run_stage(run, f"promotion_{action}", operate, cfg)
     except DataError as exc:
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
