@@ -62,15 +62,15 @@ class LandingSensor(BaseOperator):
 
     def _target(self, context: Any) -> tuple[str, dt.datetime, Any, Any]:
         from r2p import storage
-        from r2p.config import load_pipeline
         from r2p.errors import DataError
         from r2p.ingest.contract import contract_path, is_due
+        from r2p.orchestration.tasks import run_config
 
         try:
             interval = interval_from_context(context)
         except DataError as exc:
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
-        cfg = load_pipeline(self.pipeline)
+        cfg, _ = run_config(self.pipeline, context)  # the run's snapshot, as every task
         if not is_due(cfg, self.source, interval.ds):
             raise AirflowSkipException(
                 f"{self.source} is not due on {interval.ds} (cadence "
