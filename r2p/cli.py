@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     from r2p.stack.cli import add_parser as add_stack
 
     add_stack(sub)
+    from r2p.orchestration.shell import add_parser as add_shell
+
+    add_shell(sub)  # r2p train, r2p run
     from r2p.readiness import add_parser as add_ready
 
     add_ready(sub)
@@ -318,6 +321,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from r2p.landing.cli import run as run_land
 
             return run_land(args)
+        if args.command in ("train", "run"):
+            from r2p.orchestration.shell import run as run_shell
+
+            return run_shell(args)
         if args.command == "stack":
             from r2p.stack.cli import run as run_stack
 
