@@ -134,6 +134,9 @@ def _parser() -> argparse.ArgumentParser:
     from r2p.stack.cli import add_parser as add_stack
 
     add_stack(sub)
+    from r2p.draft.cli import add_parser as add_init
+
+    add_init(sub)
     from r2p.orchestration.shell import add_parser as add_shell
 
     add_shell(sub)  # r2p train, r2p run
@@ -325,6 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from r2p.orchestration.shell import run as run_shell
 
             return run_shell(args)
+        if args.command == "init":
+            from r2p.draft.cli import run as run_init
+
+            return run_init(args)
         if args.command == "stack":
             from r2p.stack.cli import run as run_stack
 
