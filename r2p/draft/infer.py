@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from r2p.config.schema import suggest_identifier
@@ -397,7 +398,7 @@ def _label(s: pd.Series, header: str, name: str) -> tuple[ColumnInfo, str | None
             f"label column {header!r} holds fractional numbers: r2p trains classifiers; give "
             "classes (whole numbers or text), or pick another --label"
         )
-    counts = s.astype(str).value_counts()
+    counts = s.map(class_text).value_counts()
     if len(counts) < 2:
         raise DraftError(
             f"label column {header!r} has one class only ({counts.index[0]!r}): a classifier "
@@ -415,18 +416,26 @@ def _label(s: pd.Series, header: str, name: str) -> tuple[ColumnInfo, str | None
     return info, positive
 
 
+def class_text(value: Any) -> str:
+    """A label value as the text ingest compares with ``classes``: booleans as r2p land
+    writes them (``true``/``false``), anything else as ``str``."""
+    if isinstance(value, bool | np.bool_):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _sorted_classes(s: pd.Series) -> list[str]:
     values = pd.unique(s)
     if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s):
-        return [str(v) for v in sorted(values)]
-    return sorted(str(v) for v in values)
+        return [class_text(v) for v in sorted(values)]
+    return sorted(class_text(v) for v in values)
 
 
 def _positive(classes: list[str], counts: pd.Series) -> str | None:
-    """The positive class of a binary label: 1 or True, else the minority class."""
+    """The positive class of a binary label: 1 or true, else the minority class."""
     if len(classes) != 2:
         return None
-    for pair, pos in ((["0", "1"], "1"), (["False", "True"], "True")):
+    for pair, pos in ((["0", "1"], "1"), (["false", "true"], "true")):
         if classes == pair:
             return pos
     low, high = classes

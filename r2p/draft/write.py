@@ -139,14 +139,20 @@ def _label(d: Draft) -> list[str]:
         "  label:",
         f"    source: {SOURCE}",
         f"    column: {_named(lab.name, lab.header)}",
-        f"    classes: {_scalar(_Quoted(lab.categories))}  # the label's distinct values, as text",
+        f"    classes: {_scalar(_Quoted(lab.categories))}  # {_classes_note(lab)}",
     ]
     if d.positive_class is not None:
-        why = "1 or True" if d.positive_class in ("1", "True") else "the minority class"
+        why = "1 or true" if d.positive_class in ("1", "true") else "the minority class"
         lines.append(f"    positive_class: {q(d.positive_class)}  # {why}")
     else:
         lines.append("    # more than two classes: no positive_class (metrics are macro averages)")
     return lines
+
+
+def _classes_note(lab: ColumnInfo) -> str:
+    if lab.categories == ["false", "true"]:
+        return "the label's values as r2p land writes booleans"
+    return "the label's distinct values, as text"
 
 
 def _landing(d: Draft) -> str:

@@ -116,6 +116,26 @@ def test_modechoice_semicolons(configs: Path, capsys) -> None:
     assert cfg.gates.min_eval_rows == 84
 
 
+@pytest.mark.parametrize(
+    ("name", "path", "label", "rows"),
+    [
+        ("penguins", PENGUINS, "species", 344),
+        ("anes96", ANES96, "vote", 944),
+        ("modechoice", MODECHOICE, "choice", 840),
+    ],
+    ids=["penguins", "anes96", "modechoice"],
+)
+def test_real_table_lands_and_ingests(configs: Path, name, path, label, rows) -> None:
+    from r2p.ingest.stage import ingest_source
+    from r2p.intervals import day_interval
+
+    assert _init(name, "--from", str(path), "--label", label) == 0
+    assert main(["land", name, str(path), "--ds", "2026-12-06"]) == 0  # the same reader
+    cfg = load_config(configs / f"{name}.yaml")
+    out = ingest_source(cfg, "rows", day_interval(dt.date(2026, 12, 6)), "r1")
+    assert (out["rows_accepted"], out["rows_quarantined"]) == (rows, 0)
+
+
 # --- inference ------------------------------------------------------------------------------
 
 
@@ -172,6 +192,21 @@ def test_parquet_sample_and_binary_strings(configs: Path, tmp_path: Path, capsys
     assert cfg.dataset.label.classes == ["churned", "stayed"]
     assert cfg.dataset.label.positive_class == "churned"  # the minority
     assert {c.name: c.dtype for c in cfg.feature_columns}["flag"] == "bool"
+
+
+def test_bool_label_lands_as_its_classes(configs: Path, tmp_path: Path) -> None:
+    from r2p.ingest.stage import ingest_source
+    from r2p.intervals import day_interval
+
+    frame = _table(300, label=np.arange(300) % 3 == 0)
+    path = _csv(tmp_path, frame)
+    assert _init("boo", "--from", str(path)) == 0
+    cfg = load_config(configs / "boo.yaml")
+    assert cfg.dataset.label.classes == ["false", "true"]
+    assert cfg.dataset.label.positive_class == "true"
+    assert main(["land", "boo", str(path), "--ds", "2026-12-06"]) == 0
+    out = ingest_source(cfg, "rows", day_interval(dt.date(2026, 12, 6)), "r1")
+    assert out["rows_accepted"] == 300
 
 
 def test_default_label_is_named_and_force(configs: Path, tmp_path: Path, capsys) -> None:
