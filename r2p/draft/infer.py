@@ -472,7 +472,8 @@ def _numeric(info: ColumnInfo, present: pd.Series, gap_text: str) -> None:
     integer = pd.api.types.is_integer_dtype(present)
     lo, hi = present.min(), present.max()
     info.dtype = "int64" if integer else "float64"
-    info.seen = (_num(lo), _num(hi))
+    shown = (lo, hi) if integer else (f"{float(lo):.6g}", f"{float(hi):.6g}")
+    info.seen = (_num(shown[0]), _num(shown[1]))
     info.bounds = widen(float(lo), float(hi), integer)
     what = "whole numbers" if integer else "numbers"
     if gap_text and integer:
