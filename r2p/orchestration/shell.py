@@ -18,6 +18,9 @@ import json
 import sys
 from typing import Any
 
+from r2p.cli_args import date_arg as _date
+from r2p.cli_args import positive_arg as _positive
+
 TRAINING_TASKS = (
     "training_set",
     "eager_check",
@@ -31,23 +34,6 @@ TRAINING_TASKS = (
     "notify",
 )
 FAILED = ("failed", "upstream_failed")
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def add_parser(sub: Any) -> None:
