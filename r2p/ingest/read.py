@@ -187,6 +187,8 @@ def _coerce(name: str, table: pa.Table, schema: SourceSchema) -> pa.Table | list
         cast = _cast(name, f, table.column(f.source_header))
         if isinstance(cast, Problem):
             problems.append(cast)
+        elif f.dtype == "float64" and f.nullable:  # NaN is a gap here, as null is
+            arrays.append(pc.if_else(pc.is_nan(cast), pa.scalar(None, pa.float64()), cast))
         else:
             arrays.append(cast)
     if problems:

@@ -10,10 +10,13 @@ import pytest
 
 from r2p.errors import BatchRejected
 from r2p.ingest.contract import partition_path
-from r2p.ingest.stage import ingest_source
+from r2p.ingest.stage import ingest_source, read_offline
+from r2p.intervals import day_interval
 from r2p.landing.writer import write_partition
 from r2p.sample.landing import generate_days
 from tests.ingest.helpers import DAY, INTERVAL, with_landing
+from tests.ingest.test_config_matrix import DAY as MDAY
+from tests.ingest.test_config_matrix import _config
 
 
 def _relanded(cfg, source: str, edit) -> None:
@@ -58,3 +61,23 @@ def test_wrong_type_in_int_column_counts_and_shows_it(churn, bad: str) -> None:
     assert "wrong_type" in text and "'tenure_days'" in text
     assert "has 1 value(s) of another type" in text and repr(bad) in text, text
     assert "has 0 value" not in text and "e.g. ," not in text
+
+
+def test_nan_in_a_nullable_column_is_a_gap_not_a_defect(home) -> None:
+    """A gap in a nullable number (empty, or NaN as some producers write it) is data; in a
+    column that is not nullable it stays a row defect."""
+    cfg = _config("inline", "snapshot", "csv", "manifest")
+    generate_days(cfg, MDAY, 1)
+    raw = (partition_path(cfg, "rows", MDAY) / "part-00000.csv").read_bytes()
+    df = pd.read_csv(io.BytesIO(raw), dtype=str, keep_default_na=False)
+    df.loc[0, "od280/od315"] = "NaN"  # nullable
+    df.loc[1, "od280/od315"] = ""
+    df.loc[2, "mean radius"] = "NaN"  # not nullable
+    write_partition(cfg, "rows", MDAY, df)
+    loose = cfg.model_copy(
+        update={"landing": cfg.landing.model_copy(update={"max_bad_row_fraction": 0.5})}
+    )
+    out = ingest_source(loose, "rows", day_interval(MDAY), "r1")
+    assert out["reasons"] == {"non_finite": 1}, out["reasons"]
+    kept = read_offline(loose, "rows", MDAY).column("od_ratio")
+    assert kept.null_count == 2 and not any(v != v for v in kept.to_pylist() if v is not None)
