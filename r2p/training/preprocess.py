@@ -2,9 +2,20 @@
 
 Numbers (and booleans as 0/1) are standardised with the train split's mean and standard
 deviation; a null becomes the mean (0 after standardising). A category becomes a one-hot over
-the train split's vocabulary plus one slot for anything else (null or never seen), so an
-unseen category is handled, never an error. The constants are plain lists: TensorFlow bakes
-them in as constants (no lookup tables, which do not survive freezing), PyTorch as buffers.
+the train split's vocabulary plus one slot for anything else (never seen), so an unseen
+category is handled, never an error.
+
+Missing values are data: a column declared ``nullable`` in the config, or one with a gap in
+the train split, gets more than the imputation. A number gets a missing indicator (1.0 where
+the value was missing, else 0.0); the indicators follow all the standardised numbers, in the
+numbers' order. A category gets its own "missing" slot (None, NaN or the empty string, which
+is how the TensorFlow graph receives a missing text), just before the "other" slot, so a gap
+and an unseen category stay apart. Columns that are neither keep the encoding they had before
+(same input width). Layout: numbers, indicators, then one block per category: vocabulary,
+[missing], other.
+
+The constants are plain lists: TensorFlow bakes them in as constants (no lookup tables, which
+do not survive freezing), PyTorch as buffers.
 """
 
 from __future__ import annotations
@@ -23,16 +34,20 @@ class Numeric:
     name: str
     mean: float
     std: float
+    indicator: bool = False  # a missing-indicator input (nullable, or gaps in train)
 
 
 @dataclass(frozen=True)
 class Categorical:
     name: str
     vocab: tuple[str, ...]
+    missing: bool = False  # its own slot for a gap (nullable, or gaps in train)
 
     @property
     def width(self) -> int:
-        return len(self.vocab) + 1  # the last slot: null or unseen
+        # vocabulary, then the missing slot (when it has one), then the last slot: unseen
+        # (and a gap too, for a column without the missing slot)
+        return len(self.vocab) + 1 + int(self.missing)
 
 
 @dataclass(frozen=True)
@@ -44,8 +59,13 @@ class Preprocessing:
     classes: tuple[str, ...]
 
     @property
+    def indicators(self) -> tuple[Numeric, ...]:
+        """The numbers with a missing indicator, in the order of their indicator inputs."""
+        return tuple(n for n in self.numeric if n.indicator)
+
+    @property
     def input_dim(self) -> int:
-        return len(self.numeric) + sum(c.width for c in self.categorical)
+        return len(self.numeric) + len(self.indicators) + sum(c.width for c in self.categorical)
 
     @property
     def feature_names(self) -> list[str]:
@@ -56,11 +76,32 @@ class Preprocessing:
 
     @classmethod
     def from_json(cls, data: dict) -> Preprocessing:
+        """Also JSON written before missing indicators and slots existed (stored models):
+        absent fields mean no indicator, no missing slot."""
         return cls(
-            tuple(Numeric(**n) for n in data["numeric"]),
-            tuple(Categorical(c["name"], tuple(c["vocab"])) for c in data["categorical"]),
+            tuple(
+                Numeric(n["name"], n["mean"], n["std"], bool(n.get("indicator", False)))
+                for n in data["numeric"]
+            ),
+            tuple(
+                Categorical(c["name"], tuple(c["vocab"]), bool(c.get("missing", False)))
+                for c in data["categorical"]
+            ),
             tuple(data["classes"]),
         )
+
+
+def numbers(values: pd.Series) -> np.ndarray:
+    """A numeric or boolean column as float64, NaN where missing (None, NaN, pd.NA)."""
+    try:
+        return values.astype("float64").to_numpy()
+    except (TypeError, ValueError):  # object columns holding pd.NA
+        return pd.to_numeric(values).astype("float64").to_numpy()
+
+
+def missing_text(values: pd.Series) -> np.ndarray:
+    """Where a text column is missing: None, NaN, pd.NA or the empty string."""
+    return np.array([not isinstance(v, str) or v == "" for v in values.astype(object)], bool)
 
 
 def fit(cfg: PipelineConfig, train: pd.DataFrame) -> Preprocessing:
@@ -69,13 +110,24 @@ def fit(cfg: PipelineConfig, train: pd.DataFrame) -> Preprocessing:
     for col in cfg.feature_columns:
         values = train[col.name]
         if col.dtype in ("category", "string"):
-            seen = sorted({str(v) for v in values.dropna()})
-            categorical.append(Categorical(col.name, tuple(seen)))
+            gaps = bool(missing_text(values).any())
+            missing = col.nullable or gaps
+            seen = {str(v) for v in values.dropna()}
+            if missing:
+                seen.discard("")  # the graph receives a missing text as ""
+            categorical.append(Categorical(col.name, tuple(sorted(seen)), missing))
             continue
-        x = values.astype("float64")
+        x = pd.Series(numbers(values))
         mean = float(x.mean()) if x.notna().any() else 0.0
         std = float(x.std(ddof=0)) if x.notna().sum() > 1 else 1.0
-        numeric.append(Numeric(col.name, mean, std if std > 0 and math.isfinite(std) else 1.0))
+        numeric.append(
+            Numeric(
+                col.name,
+                mean,
+                std if std > 0 and math.isfinite(std) else 1.0,
+                col.nullable or bool(x.isna().any()),
+            )
+        )
     return Preprocessing(tuple(numeric), tuple(categorical), tuple(cfg.dataset.label.classes))
 
 
@@ -85,19 +137,24 @@ def encode(pre: Preprocessing, frame: pd.DataFrame) -> np.ndarray:
     The TensorFlow graph computes exactly this from raw values; PyTorch takes this matrix.
     """
     parts = []
+    xs = {n.name: numbers(frame[n.name]) for n in pre.numeric}
     for n in pre.numeric:
-        x = frame[n.name].astype("float64").to_numpy()
-        parts.append(np.nan_to_num((x - n.mean) / n.std, nan=0.0)[:, None])
+        parts.append(np.nan_to_num((xs[n.name] - n.mean) / n.std, nan=0.0)[:, None])
+    for n in pre.indicators:
+        parts.append(np.isnan(xs[n.name]).astype(np.float64)[:, None])
     for c in pre.categorical:
         index = {v: i for i, v in enumerate(c.vocab)}
+        other = c.width - 1
+        values = frame[c.name].astype(object)
         codes = np.array(
-            [
-                index.get(v, len(c.vocab)) if isinstance(v, str) else len(c.vocab)
-                for v in frame[c.name].astype(object)
-            ],
+            [index.get(v, other) if isinstance(v, str) else other for v in values],
             dtype=np.int64,
         )
+        if c.missing:
+            codes[missing_text(values)] = len(c.vocab)
         parts.append(np.eye(c.width, dtype=np.float64)[codes])
+    if not parts:
+        return np.zeros((len(frame), 0), np.float32)
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
