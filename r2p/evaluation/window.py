@@ -90,8 +90,17 @@ def missing_inputs(model: dict[str, Any], frame: pd.DataFrame) -> list[str]:
 
 
 def model_inputs(model: dict[str, Any], frame: pd.DataFrame) -> dict[str, list]:
-    """Raw values per contract input, as the feature store holds them (None = missing)."""
-    return {
-        f: [None if v is None or (isinstance(v, float) and v != v) else v for v in frame[f]]
-        for f in model["features"]
-    }
+    """Raw values per contract input, as the feature store holds them (None = missing: the
+    loader feeds it as NaN to a number, as "" to a text)."""
+    return {f: [None if is_missing(v) else v for v in frame[f]] for f in model["features"]}
+
+
+def is_missing(v: Any) -> bool:
+    """A gap in a raw value: None, a float NaN (NumPy's too) or pandas' NA/NaT (nullable
+    integer and boolean columns hold pd.NA, which NumPy cannot turn into a float)."""
+    if v is None or isinstance(v, str):
+        return v is None
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # not a scalar
+        return False

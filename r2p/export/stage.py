@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -67,7 +66,10 @@ def golden_inputs(cfg: PipelineConfig, dataset: dict[str, Any]) -> dict[str, lis
 
 
 def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
+    """None, NaN or pandas' NA (a nullable column's gap): fed as NaN or "" to the graph."""
+    from r2p.evaluation.window import is_missing
+
+    return is_missing(v)
 
 
 def _download(export: dict[str, Any], folder: Path) -> None:

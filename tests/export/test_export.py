@@ -170,3 +170,142 @@ def test_same_model_same_bytes_and_reuse(trained, tmp_path) -> None:
         hashes.add(done.stdout.strip().splitlines()[-1])
     assert hashes == {export["pb_sha256"]}
     assert build_export is not None
+
+
+GAPPY = {"monthly_fee", "tenure_days", "autopay", "plan"}  # gaps in every split
+NULLABLE_ONLY = {"age", "region"}  # declared nullable, no gap in the training data
+
+
+def _gappy_dataset(cfg, dataset, seed: int = 5):
+    """The training set with gaps in GAPPY (as parquet reads them back: NaN in numbers,
+    None in booleans and texts), committed as its own dataset; the config declaring GAPPY and
+    NULLABLE_ONLY nullable, two epochs."""
+    import hashlib
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from r2p.config.schema import PipelineConfig
+
+    frame, manifest = stage.load_training_set(dataset)
+    rng = np.random.default_rng(seed)
+    for name in sorted(GAPPY):
+        gaps = rng.random(len(frame)) < 0.2
+        numeric = name in ("monthly_fee", "tenure_days")
+        frame[name] = frame[name].astype("float64" if numeric else object)
+        frame.loc[gaps, name] = np.nan if numeric else None
+    buf = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), buf)
+    data = buf.getvalue()
+    manifest = {**manifest, "content_hash": hashlib.sha256(data).hexdigest()}
+
+    def write(prefix):
+        (prefix / "training_set.parquet").write_bytes(data)
+        storage.write_json(prefix / "manifest.json", manifest)
+
+    uri = storage.commit(f"gappy/{cfg.pipeline}", write)
+    gappy = {
+        **dataset,
+        "uri": uri,
+        "dataset_uri": f"{uri}/training_set.parquet",
+        "manifest_uri": f"{uri}/manifest.json",
+        "manifest": manifest,
+    }
+    raw = cfg.model_dump()
+    for source in raw["dataset"]["sources"]:
+        for col in source["columns"]:
+            col["nullable"] = col["name"] in GAPPY | NULLABLE_ONLY
+    raw["models"] = [{**m, "epochs": 2} for m in raw["models"]]
+    return PipelineConfig.model_validate(raw), gappy
+
+
+@pytest.fixture(scope="module")
+def gappy_trained(built):
+    cfg, dataset, _, _ = built
+    cfg, dataset = _gappy_dataset(cfg, dataset)
+    proto = stage.prototype_stage(cfg, dataset, "g1")
+    model = stage.retrain_stage(cfg, dataset, "g1", proto)
+    export = export_stage(cfg, dataset, "g1", model)
+    return cfg, dataset, proto, model, export
+
+
+def _torch_from_tf(cfg, model_uri: str):
+    """The exported Keras model's weights in the PyTorch MLP of the same spec."""
+    import torch
+
+    from r2p.export.export import load_keras
+    from r2p.training.models import build_torch
+
+    keras_model, pre, spec = load_keras(cfg, model_uri)
+    net = build_torch(spec, pre.input_dim, len(pre.classes))
+    linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+    dense = [x for x in keras_model.layers if x.name.startswith(("dense_", "logits"))]
+    with torch.no_grad():
+        for dst, src in zip(linears, dense, strict=True):
+            kernel, bias = src.get_weights()
+            dst.weight.copy_(torch.from_numpy(kernel.T))
+            dst.bias.copy_(torch.from_numpy(bias))
+    return net.eval(), pre
+
+
+@CHURN
+def test_gaps_reach_the_frozen_graph_as_nan_and_empty_string(gappy_trained, tmp_path) -> None:
+    """The .pb in a fresh process (the infra-validation module) gives the probabilities the
+    PyTorch path gives on the NumPy encoding, on rows with gaps, unseen and all missing."""
+    import numpy as np
+    import pandas as pd
+    import torch
+
+    from r2p.evaluation.window import model_inputs
+    from r2p.export.stage import _download, golden_inputs, pb_probabilities
+    from r2p.training.preprocess import encode
+
+    cfg, dataset, proto, model, export = gappy_trained
+    net, pre = _torch_from_tf(cfg, model["uri"])
+    assert {n.name for n in pre.indicators} == {"monthly_fee", "tenure_days", "autopay", "age"}
+    assert {c.name for c in pre.categorical if c.missing} == {"plan", "region"}
+
+    report = infra_validate_stage(cfg, dataset, "g1", export)  # .pb == SavedModel, gaps too
+    assert report["ok"] and report["max_abs_diff"] <= 1e-5
+    parity = parity_stage(cfg, dataset, "g1", proto, export, model)
+    assert parity["passed"]
+
+    golden = golden_inputs(cfg, dataset)
+    for name in GAPPY:
+        assert any(v is None for v in golden[name][:-3])  # gaps among the real test rows
+    _download(export, tmp_path)
+    (tmp_path / "golden.json").write_text(json.dumps(golden))
+    done = subprocess.run(
+        [sys.executable, "-m", "r2p.export.infra_validate"]
+        + [str(tmp_path / p) for p in (PB, CONTRACT, "saved_model", "golden.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    fresh = np.array(json.loads(done.stdout.strip().splitlines()[-1])["probabilities"])
+
+    frame = pd.DataFrame(golden)
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.from_numpy(encode(pre, frame))), dim=1).numpy()
+    np.testing.assert_allclose(fresh, expected, atol=1e-5)
+
+    # The in-process loader (serving, evaluation): JSON nulls, and pandas' nullable dtypes
+    # through the evaluation window's raw values.
+    contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+    np.testing.assert_allclose(
+        pb_probabilities(export["pb_uri"], contract, golden), fresh, atol=1e-5
+    )
+    typed = frame.copy()
+    typed["autopay"] = (typed["autopay"] > 0.5).astype("boolean").mask(frame["autopay"].isna())
+    typed["tenure_days"] = typed["tenure_days"].round().astype("Int64")
+    rows = model_inputs({"features": contract["feature_order"]}, typed)
+    assert rows["autopay"].count(None) == frame["autopay"].isna().sum() > 1
+    assert rows["tenure_days"].count(None) == frame["tenure_days"].isna().sum() > 1
+    with torch.no_grad():
+        typed_expected = torch.softmax(net(torch.from_numpy(encode(pre, typed))), dim=1).numpy()
+    np.testing.assert_allclose(
+        pb_probabilities(export["pb_uri"], contract, rows), typed_expected, atol=1e-5
+    )
