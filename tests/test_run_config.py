@@ -34,7 +34,9 @@ def _edit_window(configs: Path, days: int) -> None:
     path = configs / "churn.yaml"
     text = path.read_text()
     assert "  window_days: 28\n" in text
-    path.write_text(text.replace("  window_days: 28\n", f"  window_days: {days}\n"))
+    tmp = path.with_suffix(".tmp")  # saved whole, as an editor does: no reader sees half a file
+    tmp.write_text(text.replace("  window_days: 28\n", f"  window_days: {days}\n"))
+    tmp.replace(path)
 
 
 def _context(run_id: str) -> dict:
@@ -118,17 +120,23 @@ def test_first_writer_wins_when_tasks_start_together(configs: Path) -> None:
     hashes: list[str] = []
     barrier = threading.Barrier(8)
 
+    errors: list[BaseException] = []
+
     def task(i: int) -> None:
         barrier.wait()
-        if i == 4:
-            _edit_window(configs, 7)
-        hashes.append(for_run("churn", RUN).config_hash)
+        try:
+            if i == 4:
+                _edit_window(configs, 7)
+            hashes.append(for_run("churn", RUN).config_hash)
+        except BaseException as exc:  # a thread's exception is otherwise lost
+            errors.append(exc)
 
     threads = [threading.Thread(target=task, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert not errors, errors
     assert len(hashes) == 8 and len(set(hashes)) == 1
     assert hashes[0] == snapshot("churn", RUN)["config_hash"]
     later = config_for_run("churn", RUN).training.window_days
