@@ -47,19 +47,6 @@ TIMEOUTS = {
     "storage": 20.0,
     "jandi": 20.0,
 }
-HINTS = {
-    "configs": "fix the YAML named in the error; `r2p config validate`",
-    "database": "is PostgreSQL up and reachable from here? `airflow db check`; for the "
-    "embedded default `airflow db migrate`",
-    "scheduler": "restart the scheduler (`r2p stack up`, or its systemd unit); its log says "
-    "why it stopped",
-    "dag_imports": "fix the file at the line named; `airflow dags list-import-errors --local`",
-    "feast_registry": "is the registry's database (or file) there and readable? "
-    "`feast -c feature_repo feature-views list`",
-    "mlflow": "is the tracking server (or its database) up? MLFLOW_TRACKING_URI",
-    "storage": "is the storage root (R2P_STORAGE) writable, its credentials valid?",
-    "jandi": "define the route's Airflow connection, or make $R2P_HOME/outbox writable",
-}
 
 
 @dataclass

@@ -69,10 +69,24 @@ class LocalState:
         return True
 
 
+# What on-call should do about each readiness item (the "Do" line of its alert).
+HINTS = {
+    "configs": "fix the YAML named in the error; `r2p config validate`",
+    "database": "is PostgreSQL up and reachable from here? `airflow db check`; for the "
+    "embedded default `airflow db migrate`",
+    "scheduler": "restart the scheduler (`r2p stack up`, or its systemd unit); its log says "
+    "why it stopped",
+    "dag_imports": "fix the file at the line named; `airflow dags list-import-errors --local`",
+    "feast_registry": "is the registry's database (or file) there and readable? "
+    "`feast -c feature_repo feature-views list`",
+    "mlflow": "is the tracking server (or its database) up? MLFLOW_TRACKING_URI",
+    "storage": "is the storage root (R2P_STORAGE) writable, its credentials valid?",
+    "jandi": "define the route's Airflow connection, or make $R2P_HOME/outbox writable",
+}
+
+
 def _message(item: str, text: str, alerts: Any, now: dt.datetime) -> Any:
     from r2p_jandi import JandiMessage
-
-    from r2p.readiness import HINTS
 
     outcome = IMPORT_ERROR if item == "dag_imports" else NOT_READY
     body = (

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
+from r2p.serving.http_errors import JSON, HTTPError
 from r2p.serving.online import entity_keys, missing_reason, model_columns
 from r2p.serving.online_reader import StoreTimeout, StoreUnavailable
 from r2p.serving.registry import Served
@@ -37,10 +38,21 @@ from r2p.serving.registry import Served
 if TYPE_CHECKING:
     from r2p.serving.online import Feature, OnlineSpec
     from r2p.serving.online_reader import OnlineReader
-    from r2p.serving.rest import Handlers
 
-JSON = "application/json"
 T = TypeVar("T")
+
+
+class Handlers(Protocol):
+    """What the entity endpoints take from the TF Serving endpoints (``rest.Handlers``):
+    the request's served model, its checked JSON body, and inference."""
+
+    runtime: Any
+
+    def served(self, request: Request) -> Served: ...
+
+    async def json_body(self, request: Request) -> Any: ...
+
+    async def infer(self, served: Served, columns: dict[str, list], rows: int) -> Any: ...
 
 
 def results(
@@ -80,16 +92,12 @@ class EntityEndpoints:
         self.runtime = handlers.runtime
 
     def _reader(self) -> OnlineReader:
-        from r2p.serving.rest import HTTPError
-
         if self.runtime.online is None:
             raise HTTPError(404, "the entity endpoint is off (--no-entities)")
         return self.runtime.online
 
     async def _store(self, call: Awaitable[T]) -> T:
         """``call``'s result; the store's failure as 503, its silence as 504."""
-        from r2p.serving.rest import HTTPError
-
         try:
             return await call
         except StoreUnavailable as exc:

@@ -29,14 +29,12 @@ from tensorflow_serving.apis import (
 
 from r2p.serving.health_service import HealthService
 from r2p.serving.registry import BadInput, Served
+from r2p.serving.signatures import SIGNATURE, signature_def_map
 
 if TYPE_CHECKING:
-    from r2p.serving.server import Runtime
+    from r2p.serving.runtime import Runtime
 
 log = logging.getLogger(__name__)
-PREDICT_METHOD = "tensorflow/serving/predict"
-SIGNATURE = "serving_default"
-DTYPES = {"float64": "DT_DOUBLE", "float32": "DT_FLOAT", "string": "DT_STRING"}
 
 
 class Abort(Exception):
@@ -46,30 +44,6 @@ class Abort(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-def signature_def_map(contract: dict[str, Any]) -> get_model_metadata_pb2.SignatureDefMap:
-    """The ``serving_default`` signature as TF Serving describes it, from the contract."""
-    from tensorflow.core.framework import tensor_shape_pb2, types_pb2
-    from tensorflow.core.protobuf import meta_graph_pb2
-
-    def info(item: dict[str, Any]) -> meta_graph_pb2.TensorInfo:
-        dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=d or -1) for d in item["shape"]]
-        return meta_graph_pb2.TensorInfo(
-            name=item["tensor"],
-            dtype=types_pb2.DataType.Value(DTYPES[item["dtype"]]),
-            tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims),
-        )
-
-    sig = meta_graph_pb2.SignatureDef(method_name=PREDICT_METHOD)
-    for item in contract["inputs"]:
-        sig.inputs[item["name"]].CopyFrom(info(item))
-    for item in contract["outputs"]:
-        if item["name"] == "probabilities":
-            sig.outputs[item["name"]].CopyFrom(info(item))
-    out = get_model_metadata_pb2.SignatureDefMap()
-    out.signature_def[SIGNATURE].CopyFrom(sig)
-    return out
 
 
 # Plain 1-D encodings decoded straight into Python lists (what clients send, and what

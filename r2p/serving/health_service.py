@@ -17,7 +17,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 if TYPE_CHECKING:
-    from r2p.serving.server import Runtime
+    from r2p.serving.runtime import Runtime
 
 SERVICES = frozenset({"", "tensorflow.serving.PredictionService"})
 WATCH_SECONDS = 0.2

@@ -30,29 +30,15 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from r2p.serving.entities import EntityEndpoints
+from r2p.serving.http_errors import JSON, HTTPError, error_response
 from r2p.serving.registry import BadInput, Served
 
 if TYPE_CHECKING:
-    from r2p.serving.server import Runtime
+    from r2p.serving.runtime import Runtime
 
 CLOSE_AFTER = {408, 413}  # the rest of such a body is not read: the connection is closed
 access_log = logging.getLogger("r2p.serving.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-JSON = "application/json"
-
-
-class HTTPError(Exception):
-    """An error answered as ``{"error": message}`` with ``status``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def error_response(status: int, message: str, **headers: str) -> Response:
-    """The one error shape: ``{"error": "..."}``."""
-    return Response(json.dumps({"error": message}), status, headers=headers, media_type=JSON)
 
 
 def columns_from(payload: Any) -> tuple[dict[str, list], bool]:
@@ -163,7 +149,7 @@ class Handlers:
     async def metadata(self, request: Request) -> Response:
         from google.protobuf.json_format import MessageToDict
 
-        from r2p.serving.grpc_service import signature_def_map
+        from r2p.serving.signatures import signature_def_map
 
         served = self.served(request)
         body = {
