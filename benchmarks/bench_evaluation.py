@@ -58,7 +58,7 @@ def _sklearn_bootstrap_seconds(decision_uri: str, samples: int, probe: int = 50)
     from r2p import storage
     from r2p.evaluation.window import evaluation_window, model_inputs
     from r2p.export.export import CONTRACT
-    from r2p.export.stage import pb_probabilities
+    from r2p.export.predict import pb_probabilities
 
     decision = storage.read_json(storage.path(decision_uri))
     from r2p.config import load_pipeline

@@ -172,7 +172,7 @@ def test_registry_and_mlflow_follow_the_home(moved) -> None:
     root = storage.uri_of(storage.root())
     version = before["result"]["champion"]["registry_version"]
     assert registry.version_export_uri("churn", version).startswith(root + "/")
-    client = tracking._client()  # re-bases the embedded store's artifact URIs
+    client = tracking.tracking_client()  # re-bases the embedded store's artifact URIs
     run = client.get_run(before["mlflow_run"])
     artifacts = (new / "mlflow" / "artifacts").as_uri()
     assert run.info.artifact_uri.startswith(artifacts + "/")

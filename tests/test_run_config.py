@@ -172,5 +172,5 @@ def test_mlflow_run_carries_the_config_hash(configs: Path) -> None:
         metrics={},
         artifacts={"resolved_config.json": resolved_json(cfg)},
     )
-    run = tracking._client().get_run(run_id)
+    run = tracking.tracking_client().get_run(run_id)
     assert run.data.tags[tracking.CONFIG_TAG] == config_hash(cfg)

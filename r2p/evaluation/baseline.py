@@ -22,7 +22,7 @@ def baseline_probabilities(
     """Class probabilities of the baseline on ``rows``, and what it was trained on."""
     from sklearn.linear_model import LogisticRegression
 
-    from r2p.training.stage import load_training_set
+    from r2p.training_set.load import load_training_set
 
     pre = Preprocessing.from_json(
         storage.read_json(storage.path(candidate["model_uri"]) / "preprocessing.json")

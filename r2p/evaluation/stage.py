@@ -101,7 +101,7 @@ def evaluate(
     from r2p.evaluation import curves
     from r2p.evaluation.baseline import baseline_probabilities
     from r2p.evaluation.window import evaluation_window, missing_inputs, model_inputs
-    from r2p.export.stage import pb_probabilities
+    from r2p.export.predict import pb_probabilities
     from r2p.training.data import positive_index
     from r2p.training.preprocess import Preprocessing, labels
 
@@ -289,9 +289,9 @@ def _track(candidate: dict[str, Any], decision: dict[str, Any], uri: str) -> Non
     import tempfile
     from pathlib import Path
 
-    from r2p.training.tracking import _client
+    from r2p.training.tracking import tracking_client
 
-    client = _client()
+    client = tracking_client()
     with tempfile.TemporaryDirectory(prefix="r2p-eval-") as tmp:
         for name in (DECISION, REPORT):
             (Path(tmp) / name).write_bytes((storage.path(uri) / name).read_bytes())

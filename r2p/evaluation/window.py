@@ -30,7 +30,7 @@ def evaluation_window(
     cfg: PipelineConfig, candidate: dict[str, Any], champion: dict[str, Any] | None
 ) -> Window:
     """The rows of the candidate's training set labelled after both models' train+valid end."""
-    from r2p.training.stage import load_training_set
+    from r2p.training_set.load import load_training_set
 
     frame, manifest = load_training_set(candidate)
     ts_col = cfg.dataset.label.timestamp

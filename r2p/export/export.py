@@ -26,7 +26,7 @@ def _sha(data: bytes) -> str:
 def load_keras(cfg: PipelineConfig, model_uri: str) -> tuple[Any, Preprocessing, Any]:
     """The retrained Keras model, its preprocessing and spec, from the retrain commit."""
     from r2p.training.models import build_tf
-    from r2p.training.stage import load_tf_weights, model_spec
+    from r2p.training.artifacts import load_tf_weights, model_spec
 
     result = storage.read_json(storage.path(model_uri) / "result.json")
     pre = Preprocessing.from_json(storage.read_json(storage.path(model_uri) / "preprocessing.json"))

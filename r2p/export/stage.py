@@ -16,6 +16,7 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
 from r2p.export.export import CONTRACT, PB, SAVED_MODEL, export_model
+from r2p.export.predict import pb_probabilities
 from r2p.training.metrics import classification
 from r2p.training_set.split import SPLIT
 
@@ -43,7 +44,7 @@ def export_stage(
 
 
 def _test_frame(dataset: dict[str, Any]):
-    from r2p.training.stage import load_training_set
+    from r2p.training_set.load import load_training_set
 
     frame, _ = load_training_set(dataset)
     return frame[frame[SPLIT] == "test"].reset_index(drop=True)
@@ -121,13 +122,6 @@ def infra_validate_stage(
     return report
 
 
-def pb_probabilities(pb_uri: str, contract: dict[str, Any], inputs: dict[str, list]) -> np.ndarray:
-    """Class probabilities from the frozen graph for raw inputs (feature -> values)."""
-    from r2p.serving.loader import FrozenModel
-
-    return FrozenModel(storage.path(pb_uri).read_bytes(), contract).predict(inputs)
-
-
 def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: Any) -> np.ndarray:
     import io
 
@@ -135,7 +129,7 @@ def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: An
 
     from r2p.training.models import build_torch
     from r2p.training.preprocess import Preprocessing, encode
-    from r2p.training.stage import model_spec
+    from r2p.training.artifacts import model_spec
 
     pre = Preprocessing.from_json(
         storage.read_json(storage.path(prototype_uri) / "preprocessing.json")
@@ -207,9 +201,9 @@ def parity_stage(
 
 
 def _log_parity(pipeline: str, run_id: str, result: dict[str, Any]) -> None:
-    from r2p.training.tracking import _client
+    from r2p.training.tracking import tracking_client
 
-    client = _client()
+    client = tracking_client()
     for key in ("delta", "agreement", "tensorflow", "pytorch"):
         client.log_metric(run_id, f"parity_{key}", float(result[key]))
     client.set_tag(run_id, "r2p.parity", "passed" if result["passed"] else "failed")

@@ -30,8 +30,8 @@ from r2p.features.repo_config import (
     repo_config,
 )
 from r2p.ingest.contract import due_sources
+from r2p.ingest.offline import DATA, offline_name
 from r2p.ingest.schema import source_schema
-from r2p.ingest.stage import DATA, offline_name
 from r2p.intervals import Interval
 
 log = logging.getLogger(__name__)

@@ -20,6 +20,7 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.errors import BatchRejected
 from r2p.ingest.contract import is_due
+from r2p.ingest.offline import DATA, offline_name
 from r2p.ingest.quarantine import read_quarantine, write_quarantine
 from r2p.ingest.read import read_batch
 from r2p.ingest.rows import reason_counts, split_rows
@@ -27,14 +28,6 @@ from r2p.ingest.schema import SourceSchema, source_schema
 from r2p.intervals import Interval
 
 log = logging.getLogger(__name__)
-DATA = "data.parquet"
-
-
-def offline_name(schema: SourceSchema, ds: Any) -> str:
-    """The storage name of a source's offline partition."""
-    return f"offline/{schema.dataset}/{schema.name}/ds={ds.isoformat()}"
-
-
 def _parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
@@ -138,7 +131,3 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
     }
 
 
-def read_offline(cfg: PipelineConfig, source: str, ds: Any) -> pa.Table | None:
-    """The committed offline partition of ``source`` for ``ds``, or None."""
-    current = storage.current(offline_name(source_schema(cfg, source), ds))
-    return pq.read_table(io.BytesIO((current / DATA).read_bytes())) if current else None

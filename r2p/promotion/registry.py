@@ -21,9 +21,9 @@ def model_name(pipeline: str) -> str:
 
 
 def _client() -> Any:
-    from r2p.training.tracking import _client
+    from r2p.training.tracking import tracking_client
 
-    return _client()
+    return tracking_client()
 
 
 def find_version(pipeline: str, export_key: str) -> int | None:

@@ -14,36 +14,17 @@ import json
 import logging
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow.parquet as pq
-
 from r2p import storage
 from r2p.config import resolved_json
 from r2p.config.schema import ModelSpec, PipelineConfig
+from r2p.training.artifacts import model_spec, save_tf_weights
 from r2p.training.data import Arrays, arrays, positive_index
 from r2p.training.eager_check import eager_check
 from r2p.training.metrics import classification
+from r2p.training_set.load import load_training_set
 from r2p.versioning import code_version, lock_hash
 
 log = logging.getLogger(__name__)
-
-
-def model_spec(cfg: PipelineConfig, name: str | None = None) -> ModelSpec:
-    """The named model spec (default: the first)."""
-    if name is None:
-        return cfg.models[0]
-    for spec in cfg.models:
-        if spec.name == name:
-            return spec
-    raise KeyError(f"{cfg.pipeline} has no model {name!r}; known: {[m.name for m in cfg.models]}")
-
-
-def load_training_set(dataset: dict[str, Any]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The training set frame and its manifest, from the training-set stage's URIs."""
-    data = storage.path(dataset["dataset_uri"]).read_bytes()
-    frame = pq.read_table(io.BytesIO(data)).to_pandas()
-    return frame, storage.read_json(storage.path(dataset["manifest_uri"]))
 
 
 def reuse_key(spec: ModelSpec, manifest: dict[str, Any], framework: str) -> str:
@@ -124,22 +105,11 @@ def prototype_stage(
     def write(prefix: storage.ObjectStoragePath) -> None:
         (prefix / "state_dict.pt").write_bytes(buf.getvalue())
         storage.write_json(prefix / "preprocessing.json", data.pre.as_json())
+        storage.write_json(prefix / "spec.json", spec.model_dump())  # what parity rebuilds
         storage.write_json(prefix / "result.json", record)
 
     uri = storage.commit(name, write, meta={"key": key})
     return {**record, "uri": uri, "reused": False}
-
-
-def _save_tf(prefix: storage.ObjectStoragePath, weights: list[np.ndarray]) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, *weights)
-    (prefix / "weights.npz").write_bytes(buf.getvalue())
-
-
-def load_tf_weights(uri: str) -> list[np.ndarray]:
-    """The retrained model's weights, in ``model.get_weights()`` order."""
-    with np.load(io.BytesIO((storage.path(uri) / "weights.npz").read_bytes())) as npz:
-        return [npz[f"arr_{i}"] for i in range(len(npz.files))]
 
 
 def retrain_stage(
@@ -218,7 +188,7 @@ def retrain_stage(
     )
 
     def write(prefix: storage.ObjectStoragePath) -> None:
-        _save_tf(prefix, result.model.get_weights())
+        save_tf_weights(prefix, result.model.get_weights())
         storage.write_json(prefix / "preprocessing.json", data.pre.as_json())
         storage.write_json(prefix / "spec.json", spec.model_dump())
         (prefix / "resolved_config.json").write_text(resolved_json(cfg))

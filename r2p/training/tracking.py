@@ -60,7 +60,7 @@ def with_timeouts(uri: str, bounds: Timeouts | None = None) -> str:
     return uri
 
 
-def _client() -> Any:
+def tracking_client() -> Any:
     """A client bound to this home's tracking store and registry.
 
     Never ``mlflow.set_tracking_uri``: it exports ``MLFLOW_TRACKING_URI`` into the process
@@ -163,7 +163,7 @@ def _follow_home(uri: str) -> None:
 
 def experiment_id(pipeline: str) -> str:
     """The pipeline's experiment (``r2p/<pipeline>``), created with artifacts under the home."""
-    client = _client()
+    client = tracking_client()
     name = f"r2p/{pipeline}"
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -185,7 +185,7 @@ def artifact_location() -> str | None:
 
 def find_run(pipeline: str, key: str) -> str | None:
     """The finished run with this reuse key, if one exists."""
-    client = _client()
+    client = tracking_client()
     runs = client.search_runs(
         [experiment_id(pipeline)],
         filter_string=f"tags.`{REUSE_TAG}` = '{key}' and attributes.status = 'FINISHED'",
@@ -214,7 +214,7 @@ def log_run(
     resolved = artifacts.get(CONFIG_ARTIFACT)
     if isinstance(resolved, str):
         tags = {CONFIG_TAG: hashlib.sha256(resolved.encode()).hexdigest(), **tags}
-    client = _client()
+    client = tracking_client()
     run = client.create_run(
         experiment_id(pipeline),
         tags={**tags, REUSE_TAG: key},
@@ -250,7 +250,7 @@ def log_run(
 
 def compare(pipeline: str, last: int = 5) -> list[dict[str, Any]]:
     """The newest runs of a pipeline: id, tags, parameters and final metrics."""
-    client = _client()
+    client = tracking_client()
     runs = client.search_runs(
         [experiment_id(pipeline)], order_by=["attributes.start_time DESC"], max_results=last
     )

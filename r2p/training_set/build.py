@@ -26,8 +26,8 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
 from r2p.features.definitions import service_name, view_name
+from r2p.ingest.offline import DATA, offline_name
 from r2p.ingest.schema import offline_schema
-from r2p.ingest.stage import DATA, offline_name
 from r2p.training_set.pit import ViewData, point_in_time_join
 from r2p.training_set.split import SPLIT, require_splits, split_rows
 from r2p.versioning import code_version, lock_hash

@@ -18,7 +18,7 @@ from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError, ValidationFailed
 from r2p.ingest.contract import due_sources
-from r2p.ingest.stage import read_offline
+from r2p.ingest.offline import read_offline
 from r2p.intervals import Interval
 from r2p.validation.suite import build_expectations, gx
 

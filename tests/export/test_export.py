@@ -21,6 +21,7 @@ from r2p.export.stage import (
     parity_stage,
 )
 from r2p.training import stage
+from r2p.training_set.load import load_training_set
 
 BOTH = pytest.mark.parametrize("built", ["churn", "fleet"], indirect=True)
 CHURN = pytest.mark.parametrize("built", ["churn"], indirect=True)
@@ -189,7 +190,7 @@ def _gappy_dataset(cfg, dataset, seed: int = 5):
 
     from r2p.config.schema import PipelineConfig
 
-    frame, manifest = stage.load_training_set(dataset)
+    frame, manifest = load_training_set(dataset)
     rng = np.random.default_rng(seed)
     for name in sorted(GAPPY):
         gaps = rng.random(len(frame)) < 0.2

@@ -42,7 +42,7 @@ def test_online_values_equal_the_newest_point_in_time_row(name, request, online_
 
 def _recent_entities(cfg, n: int) -> list:
     """Entities with an event on the last day, so every view is within its TTL."""
-    from r2p.ingest.stage import read_offline
+    from r2p.ingest.offline import read_offline
 
     events = next(s for s in cfg.dataset.sources if s.kind == "events")
     table = read_offline(cfg, events.name, dt.date(2026, 11, 18))

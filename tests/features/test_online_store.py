@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from r2p.features.store import REPO, feature_store, materialize_interval
-from r2p.ingest.stage import ingest_source, read_offline
+from r2p.ingest.offline import read_offline
+from r2p.ingest.stage import ingest_source
 from r2p.intervals import day_interval
 from r2p.sample.landing import generate_days
 from tests.features.helpers import load_days, online, write_activity

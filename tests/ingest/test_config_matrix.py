@@ -11,7 +11,8 @@ import pyarrow.compute as pc
 import pytest
 
 from r2p.config.schema import PipelineConfig
-from r2p.ingest.stage import ingest_source, read_offline
+from r2p.ingest.offline import read_offline
+from r2p.ingest.stage import ingest_source
 from r2p.intervals import day_interval
 from r2p.sample.landing import generate_days
 from r2p.training_set.build import build_frame

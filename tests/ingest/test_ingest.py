@@ -11,9 +11,10 @@ import pytest
 from r2p import storage
 from r2p.errors import BatchRejected
 from r2p.ingest.contract import partition_path
+from r2p.ingest.offline import read_offline
 from r2p.ingest.quarantine import read_quarantine
 from r2p.ingest.schema import source_schema
-from r2p.ingest.stage import ingest_source, read_offline
+from r2p.ingest.stage import ingest_source
 from r2p.sample.landing import Defect, generate_days
 from tests.ingest.helpers import DAY, INTERVAL, snapshot, with_landing
 

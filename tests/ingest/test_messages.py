@@ -10,7 +10,8 @@ import pytest
 
 from r2p.errors import BatchRejected
 from r2p.ingest.contract import partition_path
-from r2p.ingest.stage import ingest_source, read_offline
+from r2p.ingest.offline import read_offline
+from r2p.ingest.stage import ingest_source
 from r2p.intervals import day_interval
 from r2p.landing.writer import write_partition
 from r2p.sample.landing import generate_days

@@ -184,7 +184,7 @@ def assert_online_equals_partition(cfg: Any, day: dt.date, source: str = "profil
     """Feast's online values (materialised by the data run) equal the committed partition of
     ``source`` for the first five entities."""
     from r2p.features.store import feature_store
-    from r2p.ingest.stage import read_offline
+    from r2p.ingest.offline import read_offline
     from tests.features.helpers import online
 
     key = cfg.dataset.entity.key

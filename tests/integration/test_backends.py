@@ -64,7 +64,7 @@ def test_feast_on_sql_registry_and_redis(churn, home, pg_database, redis_prefix,
     import psycopg
 
     from r2p.features.store import feature_store
-    from r2p.ingest.stage import read_offline
+    from r2p.ingest.offline import read_offline
     from tests.features.conftest import redis_client
     from tests.features.helpers import load_days, online
 

@@ -13,7 +13,8 @@ import pytest
 from r2p.config.schema import PipelineConfig
 from r2p.home import REPO_ROOT
 from r2p.ingest.contract import partition_path
-from r2p.ingest.stage import ingest_source, read_offline
+from r2p.ingest.offline import read_offline
+from r2p.ingest.stage import ingest_source
 from r2p.intervals import day_interval
 from r2p.landing.land import LandingError, land_frame
 

@@ -101,9 +101,9 @@ def test_report_is_one_readable_page_also_in_mlflow(in_world) -> None:
     assert not re.search(r"<script|<link |src=\"http", html)  # self-contained
     d = _decision(in_world, "B")
     assert d["candidate"]["pb_sha256"] in html and d["champion"]["pb_sha256"] in html
-    from r2p.training.tracking import _client
+    from r2p.training.tracking import tracking_client
 
-    client = _client()
+    client = tracking_client()
     run = d["candidate"]["mlflow_run_id"]
     names = {a.path for a in client.list_artifacts(run, "evaluation")}
     assert names == {"evaluation/decision.json", "evaluation/report.html"}

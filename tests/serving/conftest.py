@@ -244,7 +244,7 @@ class OnlineDays:
 @pytest.fixture(scope="session")
 def online_days(published: Published) -> OnlineDays:
     import r2p.config
-    from r2p.ingest.stage import read_offline
+    from r2p.ingest.offline import read_offline
     from tests.features.helpers import load_days
 
     cfg = r2p.config.load_pipeline("churn")

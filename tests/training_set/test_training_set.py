@@ -12,8 +12,9 @@ from r2p import storage
 from r2p.errors import DataError
 from r2p.features.definitions import service_name
 from r2p.features.store import apply_definitions, feature_store, publish
+from r2p.ingest.offline import DATA, offline_name
 from r2p.ingest.schema import source_schema
-from r2p.ingest.stage import DATA, _parquet_bytes, offline_name
+from r2p.ingest.stage import _parquet_bytes
 from r2p.training_set.build import build_frame, build_training_set
 from r2p.training_set.compare import rows
 from tests.features.helpers import load_days
