@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from r2p.config.schema import Gates
+from r2p.config.schema import Gates, PipelineConfig
 from r2p.evaluation.metrics import passes_floor
 
 PROMOTE, REJECT, NOT_EVALUATED, UNCHANGED = "promote", "reject", "not_evaluated", "unchanged"
@@ -159,3 +159,45 @@ def trigger_check(trigger: dict[str, Any]) -> Check:
         f"run type {trigger.get('run_type')}, fed by {trigger.get('source_run_types') or '-'}"
         + (": backfilled data never moves the champion" if backfill else ""),
     )
+
+
+def eval_size_check(cfg: PipelineConfig, rows: int, after: str, set_by: str) -> Check:
+    """The evaluation window holds at least ``gates.min_eval_rows`` rows."""
+    return Check(
+        "eval_size",
+        rows >= cfg.gates.min_eval_rows,
+        _eval_size_text(cfg, rows, after, set_by),
+        NOT_EVALUATED,
+    )
+
+
+def _eval_size_text(cfg: PipelineConfig, rows: int, after: str, set_by: str) -> str:
+    """The evaluation window's size against ``gates.min_eval_rows``, and what would change it."""
+    need = cfg.gates.min_eval_rows
+    where = f"{rows} rows labelled after {after} (opened by the {set_by})"
+    if rows >= need:
+        return f"{where}; at least {need} needed"
+    split = cfg.training.split
+    widen = (
+        f"raise training.split.test_fraction (now {split.test_fraction})"
+        if split.method == "random"
+        else f"raise training.split.test_days (now {split.test_days}) or training.window_days "
+        f"(now {cfg.training.window_days})"
+    )
+    return (
+        f"gates.min_eval_rows is {need} but the evaluation window holds {rows} rows ({where}): "
+        f"set gates.min_eval_rows <= {max(rows, 1)} or {widen}"
+    )
+
+
+def inputs_check(cfg: PipelineConfig, name: str, ref: dict[str, Any], missing: list[str]) -> Check:
+    """Model ``name`` (``ref``) can be fed (``missing``: the inputs the rows lack) and
+    predicts the config's classes."""
+    same_classes = ref["classes"] == list(cfg.dataset.label.classes)
+    if missing:
+        detail = f"{ref['feature_service']} needs {missing} that the evaluation rows lack"
+    elif same_classes:
+        detail = f"{ref['feature_service']}: all {len(ref['features'])} inputs present"
+    else:
+        detail = f"its classes {ref['classes']} differ from the config's"
+    return Check(f"{name}_inputs", not missing and same_classes, detail, NOT_EVALUATED)

@@ -10,10 +10,11 @@ in O(rows) per resample from one sort done up front; with unit weights it equals
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from r2p.config.schema import LOWER_IS_BETTER
+from r2p.config.schema import LOWER_IS_BETTER, Gates
 
 EPS = 1e-15
 
@@ -154,4 +155,61 @@ def interval(values: np.ndarray, confidence: float) -> dict[str, float]:
         "high": float(np.quantile(finite, 1 - tail)),
         "lower_bound": float(np.quantile(finite, 1 - confidence)),
         "nan_fraction": float(1 - len(finite) / len(values)),
+    }
+
+
+@dataclass
+class Measured:
+    """Point metrics, the paired-bootstrap intervals of the differences, and the bootstrap."""
+
+    point: dict[str, dict[str, float]]  # model -> every metric
+    shown: dict[str, dict[str, float]]  # model -> the metrics the gates name (decision.json)
+    deltas: dict[str, dict[str, Any]]  # vs_baseline, vs_champion -> metric -> interval
+    boot: Bootstrap
+
+
+def measure(gates: Gates, scored: dict[str, Scored]) -> Measured:
+    """Every model's metrics, and the candidate's gains over the baseline and the champion
+    (when scored) on the same resampled rows."""
+    imp = gates.improvement
+    names = sorted(set(gates.metrics) | set(gates.floors) | {imp.metric})
+    point = {k: s.values() for k, s in scored.items()}
+    boot = paired_bootstrap(scored, imp.bootstrap_samples, imp.seed)
+    deltas = {"vs_baseline": deltas_of(names, boot, point, "baseline", imp.confidence)}
+    if "champion" in scored:
+        deltas["vs_champion"] = deltas_of(names, boot, point, "champion", imp.confidence)
+    shown = {k: {m: v[m] for m in names} for k, v in point.items()}
+    return Measured(point, shown, deltas, boot)
+
+
+def deltas_of(
+    metrics: list[str], boot: Bootstrap, point: dict, incumbent: str, conf: float
+) -> dict[str, dict[str, float]]:
+    """Per metric: the candidate minus ``incumbent`` with its interval, and the improvement's
+    interval, one-sided lower bound and the share of resamples where it is not better."""
+    out = {}
+    for m in metrics:
+        raw = boot.samples["candidate"][m] - boot.samples[incumbent][m]
+        gain = boot.delta(m, "candidate", incumbent)
+        ci, imp = interval(raw, conf), interval(gain, conf)
+        out[m] = {
+            "delta": point["candidate"][m] - point[incumbent][m],
+            "low": ci["low"],
+            "high": ci["high"],
+            "improvement": improvement(m, point["candidate"][m], point[incumbent][m]),
+            "improvement_lower_bound": imp["lower_bound"],
+            "improvement_low": imp["low"],
+            "improvement_high": imp["high"],
+            "p_not_better": float(np.mean(gain <= 0)),
+            "nan_fraction": ci["nan_fraction"],
+        }
+    return out
+
+
+def improvement_ci(delta: dict[str, Any]) -> dict[str, float]:
+    """The improvement's interval and one-sided lower bound, as the gates read them."""
+    return {
+        "low": delta["improvement_low"],
+        "high": delta["improvement_high"],
+        "lower_bound": delta["improvement_lower_bound"],
     }
