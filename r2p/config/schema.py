@@ -363,7 +363,11 @@ class EarlyStopping(Strict):
 
 
 class ModelSpec(Strict):
+    """One candidate model. ``kind`` names its builder pair in ``r2p.training.models.REGISTRY``
+    (the same architecture in PyTorch and TensorFlow); ``layers`` are its hidden layers."""
+
     name: Identifier
+    kind: str = "mlp"
     layers: list[Layer] = Field(min_length=1)
     loss: Literal["cross_entropy"] = "cross_entropy"
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -372,6 +376,15 @@ class ModelSpec(Strict):
     epochs: int = Field(10, ge=1)
     early_stopping: EarlyStopping = EarlyStopping()
     seed: int = 42
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from r2p.training.models import REGISTRY  # imports no framework: builders do, inside
+
+        if value not in REGISTRY:
+            raise ValueError(f"unknown model kind {value!r}; known: {sorted(REGISTRY)}")
+        return value
 
 
 # Evaluation metrics. For more than two classes roc_auc, f1, precision and recall are the macro

@@ -25,13 +25,13 @@ def _sha(data: bytes) -> str:
 
 def load_keras(cfg: PipelineConfig, model_uri: str) -> tuple[Any, Preprocessing, Any]:
     """The retrained Keras model, its preprocessing and spec, from the retrain commit."""
-    from r2p.training.models import build_tf
     from r2p.training.artifacts import load_tf_weights, model_spec
+    from r2p.training.models import tf_model
 
     result = storage.read_json(storage.path(model_uri) / "result.json")
     pre = Preprocessing.from_json(storage.read_json(storage.path(model_uri) / "preprocessing.json"))
     spec = model_spec(cfg, result["model"])
-    model = build_tf(spec, pre.input_dim, len(pre.classes))
+    model = tf_model(spec, pre.input_dim, len(pre.classes))
     model.set_weights(load_tf_weights(model_uri))
     return model, pre, spec
 

@@ -127,14 +127,14 @@ def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: An
 
     import torch
 
-    from r2p.training.models import build_torch
-    from r2p.training.preprocess import Preprocessing, encode
     from r2p.training.artifacts import model_spec
+    from r2p.training.models import torch_model
+    from r2p.training.preprocess import Preprocessing, encode
 
     pre = Preprocessing.from_json(
         storage.read_json(storage.path(prototype_uri) / "preprocessing.json")
     )
-    net = build_torch(model_spec(cfg, model), pre.input_dim, len(pre.classes))
+    net = torch_model(model_spec(cfg, model), pre.input_dim, len(pre.classes))
     state = torch.load(io.BytesIO((storage.path(prototype_uri) / "state_dict.pt").read_bytes()))
     net.load_state_dict(state)
     net.eval()

@@ -1,24 +1,39 @@
-"""One model spec, two frameworks: the same MLP built in PyTorch and in TensorFlow.
+"""Model kinds: each a builder pair that builds the same architecture in PyTorch and in
+TensorFlow, found by the spec's ``kind`` in :data:`REGISTRY`.
 
-Each hidden layer is Dense(units) -> normalisation (none, batch or layer) -> activation ->
-dropout; the head is Dense(n_classes) giving logits (softmax cross-entropy, for two classes
-too). Normalisation constants match across frameworks (epsilon 1e-5, batch-norm momentum 0.1
-in PyTorch's sense), so weights copied from one model make the other give the same logits.
-The registry maps a spec's ``kind`` to its builders; only ``mlp`` exists today.
+Callers build through :func:`torch_model`, :func:`tf_model` and :func:`copy_weights`, never
+through a kind's builders. The registry imports no framework: the config loader checks
+``models[].kind`` against its keys, and only the builders import torch or keras.
+
+``mlp``: each hidden layer is Dense(units) -> normalisation (none, batch or layer) ->
+activation -> dropout; the head is Dense(n_classes) giving logits (softmax cross-entropy, for
+two classes too). Normalisation constants match across frameworks (epsilon 1e-5, batch-norm
+momentum 0.1 in PyTorch's sense), so weights copied from one model make the other give the
+same logits.
+
+Adding a kind: write its builder pair, ``build_<kind>_torch(spec, input_dim, n_classes)``
+returning a ``torch.nn.Module`` and ``build_<kind>_tf(...)`` returning a built Keras model of
+the same architecture (both seeded from ``spec.seed``, torch and keras imported inside), and
+add one line to ``REGISTRY``: ``"<kind>": Kind(build_<kind>_torch, build_<kind>_tf)``. The
+default weight copy pairs PyTorch's Linear, BatchNorm1d and LayerNorm modules, in module
+order, with the Keras layers that hold weights, in layer order; a kind with other layers
+passes its own copy as the third field. A config may then say ``kind: <kind>``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
-from r2p.config.schema import ModelSpec
+from typing import Any, NamedTuple
 
 EPS = 1e-5
 BN_MOMENTUM = 0.1  # PyTorch's convention; Keras takes 1 - this
 
+# A model spec (r2p.config.schema.ModelSpec): the builders read its name, seed and layers.
+# Not imported here, so that the schema can check kinds against this registry.
+Spec = Any
 
-def build_torch(spec: ModelSpec, input_dim: int, n_classes: int) -> Any:
+
+def build_torch(spec: Spec, input_dim: int, n_classes: int) -> Any:
     """The spec's MLP as a ``torch.nn.Sequential`` taking the encoded input matrix."""
     import torch
     from torch import nn
@@ -47,7 +62,7 @@ def build_torch(spec: ModelSpec, input_dim: int, n_classes: int) -> Any:
     return nn.Sequential(*layers)
 
 
-def build_tf(spec: ModelSpec, input_dim: int, n_classes: int) -> Any:
+def build_tf(spec: Spec, input_dim: int, n_classes: int) -> Any:
     """The same MLP as a Keras model (built, weights created) taking the encoded matrix."""
     import keras
 
@@ -78,23 +93,62 @@ def _tf_activation(name: str) -> Any:
     return name
 
 
-def copy_torch_to_tf(torch_model: Any, tf_model: Any) -> None:
-    """Load a PyTorch model's weights into the TensorFlow model of the same spec."""
+def copy_torch_to_tf(net: Any, keras_model: Any) -> None:
+    """Load a PyTorch model's weights into the Keras model of the same architecture: its
+    Linear, BatchNorm1d and LayerNorm modules, in order, into the Keras layers holding weights
+    (Dense, BatchNormalization, LayerNormalization), in order. TypeError for any other PyTorch
+    module with weights (give the kind its own copy)."""
     from torch import nn
 
-    linears = [m for m in torch_model if isinstance(m, nn.Linear)]
-    norms = [m for m in torch_model if isinstance(m, nn.BatchNorm1d | nn.LayerNorm)]
-    dense = [layer for layer in tf_model.layers if layer.name.startswith(("dense_", "logits"))]
-    tf_norms = [layer for layer in tf_model.layers if layer.name.startswith("norm_")]
-    for src, dst in zip(linears, dense, strict=True):
-        dst.set_weights([src.weight.detach().numpy().T, src.bias.detach().numpy()])
-    for src, dst in zip(norms, tf_norms, strict=True):
+    copied = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm)
+    sources = [m for m in net.modules() if next(m.parameters(recurse=False), None) is not None]
+    other = sorted({type(m).__name__ for m in sources if not isinstance(m, copied)})
+    if other:
+        raise TypeError(f"copy_torch_to_tf copies Linear and norm layers only, not {other}")
+    targets = [layer for layer in keras_model.layers if layer.weights]
+    for src, dst in zip(sources, targets, strict=True):
         weights = [src.weight.detach().numpy(), src.bias.detach().numpy()]
-        if isinstance(src, nn.BatchNorm1d):
+        if isinstance(src, nn.Linear):
+            weights[0] = weights[0].T
+        elif isinstance(src, nn.BatchNorm1d):
             weights += [src.running_mean.numpy(), src.running_var.numpy()]
         dst.set_weights(weights)
 
 
-REGISTRY: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    "mlp": (build_torch, build_tf),
+class Kind(NamedTuple):
+    """A model kind: its PyTorch and TensorFlow builders (``(spec, input_dim, n_classes)``)
+    and the copy of PyTorch weights into the TensorFlow model."""
+
+    torch: Callable[[Spec, int, int], Any]
+    tf: Callable[[Spec, int, int], Any]
+    copy_weights: Callable[[Any, Any], None] = copy_torch_to_tf
+
+
+REGISTRY: dict[str, Kind] = {
+    "mlp": Kind(build_torch, build_tf),
 }
+
+
+def kind_of(spec: Spec) -> Kind:
+    """The registry entry of ``spec.kind``; KeyError listing the known kinds otherwise."""
+    try:
+        return REGISTRY[spec.kind]
+    except KeyError:
+        raise KeyError(
+            f"model {spec.name!r}: unknown kind {spec.kind!r}; known: {sorted(REGISTRY)}"
+        ) from None
+
+
+def torch_model(spec: Spec, input_dim: int, n_classes: int) -> Any:
+    """The spec's model, of its kind, in PyTorch (seeded from ``spec.seed``)."""
+    return kind_of(spec).torch(spec, input_dim, n_classes)
+
+
+def tf_model(spec: Spec, input_dim: int, n_classes: int) -> Any:
+    """The spec's model, of its kind, in TensorFlow (built, weights created)."""
+    return kind_of(spec).tf(spec, input_dim, n_classes)
+
+
+def copy_weights(spec: Spec, torch_net: Any, keras_model: Any) -> None:
+    """Load the PyTorch model's weights into the TensorFlow model of the same spec."""
+    kind_of(spec).copy_weights(torch_net, keras_model)

@@ -17,7 +17,7 @@ import numpy as np
 from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays
 from r2p.training.metrics import classification
-from r2p.training.models import build_tf, build_torch, copy_torch_to_tf
+from r2p.training.models import copy_weights, tf_model, torch_model
 
 
 class RetraceError(RuntimeError):
@@ -51,11 +51,11 @@ class GraphTrainer:
 
         tf.config.experimental.enable_op_determinism()
         self.spec, self.traces = spec, {"train_step": 0, "eval_step": 0}
-        self.model = build_tf(spec, input_dim, n_classes)
+        self.model = tf_model(spec, input_dim, n_classes)
         # Start from the prototype's initial weights (same seed, same architecture): the two
         # frameworks then differ only in their arithmetic and dropout masks, so parity can
         # demand that the retrained model is the prototype that was validated.
-        copy_torch_to_tf(build_torch(spec, input_dim, n_classes), self.model)
+        copy_weights(spec, torch_model(spec, input_dim, n_classes), self.model)
         self.optimizer = _optimizer(spec)
         # Optimizer slots created outside the step: a variable created while tracing makes
         # TensorFlow trace the step a second time.

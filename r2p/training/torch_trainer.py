@@ -11,7 +11,7 @@ import numpy as np
 from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays
 from r2p.training.metrics import classification
-from r2p.training.models import build_torch
+from r2p.training.models import torch_model
 
 
 @dataclass
@@ -42,7 +42,7 @@ def train_torch(spec: ModelSpec, data: Arrays, positive: int | None = None) -> T
 
     torch.manual_seed(spec.seed)
     torch.use_deterministic_algorithms(True)
-    model = build_torch(spec, data.pre.input_dim, data.n_classes)
+    model = torch_model(spec, data.pre.input_dim, data.n_classes)
     opt = _optimizer(spec, model.parameters())
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"])

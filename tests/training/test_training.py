@@ -89,8 +89,8 @@ def test_torch_prototype_is_deterministic(built) -> None:
 @BOTH
 def test_tf_preprocessing_on_raw_values_equals_numpy_and_handles_unseen(built) -> None:
     from r2p.training import preprocess
-    from r2p.training_set.load import load_training_set
     from r2p.training.tf_preprocess import encode_tf, raw_inputs
+    from r2p.training_set.load import load_training_set
 
     _, dataset, data, _ = built
     frame, _ = load_training_set(dataset)
