@@ -336,13 +336,9 @@ def check_jandi(timeout: float) -> str:
     from r2p_jandi.hook import JandiHook
     from r2p_jandi.outbox import outbox_path
 
-    routes = sorted(
-        {
-            getattr(a, r)
-            for a in _all_alerts()
-            for r in ("on_call", "data_engineering", "ml_owners", "team")
-        }
-    )
+    from r2p.alerts.routes import conn_ids
+
+    routes = sorted({c for a in _all_alerts() for c in conn_ids(a).values()})
     defined = [c for c in routes if JandiHook(c).is_configured()]
     missing = [c for c in routes if c not in defined]
     if missing:

@@ -1,5 +1,8 @@
 """On-call hears what ``r2p ready`` found wrong: once per problem, "resolved" when it passes.
 
+Each problem is an outcome (IMPORT_ERROR for the DAG files, NOT_READY for the rest of the
+stack) and goes to that outcome's route.
+
 State: the dedup records under the storage root (what every host sees). When the storage
 root is itself failing, a local file ``$R2P_HOME/alerts-local/r2p_readiness.json`` stands in
 (one host runs the cron job), so a broken storage root pages once, not at every run.
@@ -15,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from r2p.alerts import dedup
-from r2p.alerts.outcomes import IMPORT_ERROR, NOT_READY
+from r2p.alerts.outcomes import IMPORT_ERROR, NOT_READY, Outcome
 
 SCOPE = "r2p_readiness"
 
@@ -85,10 +88,15 @@ HINTS = {
 }
 
 
+def outcome_of(item: str) -> Outcome:
+    """The outcome of a problem of readiness item ``item``."""
+    return IMPORT_ERROR if item == "dag_imports" else NOT_READY
+
+
 def _message(item: str, text: str, alerts: Any, now: dt.datetime) -> Any:
     from r2p_jandi import JandiMessage
 
-    outcome = IMPORT_ERROR if item == "dag_imports" else NOT_READY
+    outcome = outcome_of(item)
     body = (
         f"[r2p] {outcome.title}: {text}"
         if outcome is IMPORT_ERROR
@@ -135,6 +143,7 @@ def alert_problems(results: list[Any], alerts: Any, now: dt.datetime) -> dict[st
                 "resolved",
                 [("Checked", f"{now:%Y-%m-%d %H:%M:%S} UTC: {res.detail}")],
             )
+            # "resolved" goes where the alert went
             sent = store.resolve(SCOPE, a, lambda al, m=message: deliver(al["conn_id"], m))
             out[f"{a['task_id']}: {a['where']}"] = "resolved" if sent else "resolve_failed"
     already = set()
@@ -147,15 +156,16 @@ def alert_problems(results: list[Any], alerts: Any, now: dt.datetime) -> dict[st
         for pkey, text in r.problems:
             key = dedup.key_of("readiness", r.item, pkey)
             message = _message(r.item, text, alerts, now)
+            outcome = outcome_of(r.item)
             info = {
-                "conn_id": alerts.on_call,
+                "conn_id": outcome.conn_id(alerts),
                 "dag_id": SCOPE,
                 "task_id": r.item,
                 "error_type": "not_ready",
                 "where": text[:300],
                 "run_id": "-",
-                "outcome": "import_error" if r.item == "dag_imports" else "not_ready",
-                "route": "on_call",
+                "outcome": outcome.name,
+                "route": outcome.route,
             }
             out[f"{r.item}: {text}"] = _open(stores, key, info, alerts, message, now, already)
     return out
@@ -173,13 +183,14 @@ def _open(
     from r2p.alerts.send import deliver
 
     renotify = dt.timedelta(hours=alerts.renotify_hours)
+    conn_id = info["conn_id"]  # the route of the problem's outcome
     for store in stores:
         if store is not stores[0] and key in already:
             return "suppressed"  # open in the other state: do not page twice
         try:
             return store.open_alert(
-                SCOPE, key, info, renotify, lambda _r, _p: deliver(alerts.on_call, message), now
+                SCOPE, key, info, renotify, lambda _r, _p: deliver(conn_id, message), now
             )
         except Exception:
             continue  # the next state
-    return "sent_without_dedup" if deliver(alerts.on_call, message) else "failed"
+    return "sent_without_dedup" if deliver(conn_id, message) else "failed"

@@ -18,6 +18,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from r2p.alerts.outcomes import CHALLENGER_LOST, ROW_DEFECTS
+
 log = logging.getLogger(__name__)
 FAILED = ("failed", "upstream_failed")
 
@@ -52,9 +54,9 @@ def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
     stages = manifest(RunInfo(pipeline, ti.run_id)).get("stages", {})
     sent = []
     if kind == "data" and (msg := row_defects_message(cfg, stages)) is not None:
-        sent.append(_send(cfg.alerts.data_engineering, msg))
+        sent.append(_send(ROW_DEFECTS.conn_id(cfg.alerts), msg))
     if kind == "training" and (msg := training_message(cfg, stages, ti.run_id)) is not None:
-        sent.append(_send(cfg.alerts.team, msg))
+        sent.append(_send(CHALLENGER_LOST.conn_id(cfg.alerts), msg))
     return {"states": states, "resolved": resolved, "summaries": sent}
 
 
@@ -98,7 +100,7 @@ def resolve_open(cfg: Any, dag_id: str, run_id: str) -> list[str]:
                     ("Resolved by", f"run {run_id} of {dag_id} succeeded"),
                 ],
             )
-            return deliver(a["conn_id"], message)
+            return deliver(a["conn_id"], message)  # where the alert went
 
         if dedup.resolve(dag_id, alert, send):
             done.append(alert["key"])
@@ -126,7 +128,7 @@ def row_defects_message(cfg: Any, stages: dict[str, Any]) -> Any | None:
     return JandiMessage(
         f"[{cfg.pipeline}] rows quarantined within the allowed fraction ({len(rows)} source(s))",
         "info",
-        [*rows, ("Runbook", f"{cfg.alerts.runbook_url}#row-defects")],
+        [*rows, ("Runbook", f"{cfg.alerts.runbook_url}#{ROW_DEFECTS.runbook}")],
     )
 
 
@@ -151,7 +153,7 @@ def training_message(cfg: Any, stages: dict[str, Any], run_id: str) -> Any | Non
             ("Metrics", metrics_lines(decision)),
             ("Champion", _version_line(decision)),
             ("Report", ev["report_uri"]),
-            ("Runbook", f"{cfg.alerts.runbook_url}#challenger-lost"),
+            ("Runbook", f"{cfg.alerts.runbook_url}#{CHALLENGER_LOST.runbook}"),
         ],
     )
 

@@ -1,9 +1,11 @@
-"""Tell the team channel that the champion changed (promoted, rolled back, forced)."""
+"""Tell the champion's change (promoted, rolled back, forced) to the route of the PROMOTED
+outcome (the team channel)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from r2p.alerts.outcomes import PROMOTED
 from r2p.config.schema import PipelineConfig
 
 WORDS = {
@@ -41,7 +43,7 @@ def message(cfg: PipelineConfig, committed: dict[str, Any]) -> Any:
     sections += [
         ("Record", f"promotion record entry {committed['seq']}"),
         ("Roll back", f"r2p promotion rollback {cfg.pipeline} --reason '...'"),
-        ("Runbook", f"{cfg.alerts.runbook_url}#promoted"),
+        ("Runbook", f"{cfg.alerts.runbook_url}#{PROMOTED.runbook}"),
     ]
     return JandiMessage(
         body=f"[{cfg.pipeline}] champion {word}: version {champion['registry_version']} "
@@ -52,7 +54,9 @@ def message(cfg: PipelineConfig, committed: dict[str, Any]) -> Any:
 
 
 def announce(cfg: PipelineConfig, committed: dict[str, Any]) -> dict[str, Any]:
-    """Send it to the team route (the outbox when that connection is not configured)."""
-    from r2p_jandi import JandiHook
+    """Send it to the PROMOTED outcome's route (the outbox when that connection is not
+    configured); what the hook returned. Raises when it was not delivered (the caller records
+    a delivered announcement)."""
+    from r2p.alerts.send import post
 
-    return JandiHook(cfg.alerts.team).send(message(cfg, committed))
+    return post(PROMOTED.conn_id(cfg.alerts), message(cfg, committed))

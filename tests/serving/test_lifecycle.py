@@ -170,11 +170,11 @@ def test_reload_under_load(start_server, published: Published) -> None:
     assert error is not None and 'version="3"' in error and 'error=""' not in error
     assert metric(server, r'^r2p_serving_reloads_total\{model="churn",result="error"\} 1\.0')
     assert metric(server, r'^r2p_serving_model_version\{model="churn"\} 2\.0')
-    outbox = server.home / "outbox" / "jandi.jsonl"  # on-call hears it (no connection: outbox)
+    outbox = server.home / "outbox" / "jandi.jsonl"  # ML owners hear it (no connection: outbox)
     wait_for(lambda: outbox.exists() and "cannot load version 3" in outbox.read_text(),
-             what="the on-call alert of the failed reload")  # fmt: skip
+             what="the ML owners' alert of the failed reload")  # fmt: skip
     (line,) = [json.loads(x) for x in outbox.read_text().splitlines()]
-    assert line["conn_id"] == "jandi_on_call"
+    assert line["conn_id"] == "jandi_ml_owners"  # a model problem: version 2 keeps serving
     assert (
         line["payload"]["body"]
         == "[churn] Model server cannot load version 3; version 2 keeps serving"
