@@ -358,6 +358,10 @@ class Layer(Strict):
 
 
 class EarlyStopping(Strict):
+    """Stop after ``patience`` epochs without improving ``monitor`` and keep the best epoch's
+    weights: ``val_loss`` is the lowest validation log loss, ``val_auc`` the highest validation
+    ROC AUC (of the positive class; macro one-vs-rest for more than two classes)."""
+
     patience: int = Field(3, ge=1)
     monitor: Literal["val_loss", "val_auc"] = "val_loss"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from r2p import storage
-from r2p.config.schema import PipelineConfig
+from r2p.config.schema import ModelSpec, PipelineConfig
 from r2p.training.preprocess import Preprocessing
 
 PB = "model.pb"
@@ -23,14 +23,15 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_keras(cfg: PipelineConfig, model_uri: str) -> tuple[Any, Preprocessing, Any]:
-    """The retrained Keras model, its preprocessing and spec, from the retrain commit."""
-    from r2p.training.artifacts import load_tf_weights, model_spec
+def load_keras(model_uri: str) -> tuple[Any, Preprocessing, ModelSpec]:
+    """The retrained Keras model, its preprocessing and spec, from the retrain commit: built
+    from the spec the retrain saved (``spec.json``), never from the config as it is now."""
+    from r2p.training.artifacts import load_tf_weights
     from r2p.training.models import tf_model
 
-    result = storage.read_json(storage.path(model_uri) / "result.json")
-    pre = Preprocessing.from_json(storage.read_json(storage.path(model_uri) / "preprocessing.json"))
-    spec = model_spec(cfg, result["model"])
+    base = storage.path(model_uri)
+    pre = Preprocessing.from_json(storage.read_json(base / "preprocessing.json"))
+    spec = ModelSpec.model_validate(storage.read_json(base / "spec.json"))
     model = tf_model(spec, pre.input_dim, len(pre.classes))
     model.set_weights(load_tf_weights(model_uri))
     return model, pre, spec
@@ -78,7 +79,7 @@ def build_export(
 
     from r2p.export.serving import input_specs, serving_module
 
-    model, pre, spec = load_keras(cfg, model_uri)
+    model, pre, spec = load_keras(model_uri)
     order = [c.name for c in cfg.feature_columns]
     module = serving_module(pre, model, order, input_names)
     pb, names = freeze(module)

@@ -123,20 +123,28 @@ def infra_validate_stage(
 
 
 def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: Any) -> np.ndarray:
+    """The prototype's logits on ``frame``, from the model built of the spec it saved
+    (``spec.json``), never from the config as it is now."""
     import io
 
     import torch
 
-    from r2p.training.artifacts import model_spec
+    from r2p.config.schema import ModelSpec
     from r2p.training.models import torch_model
     from r2p.training.preprocess import Preprocessing, encode
 
-    pre = Preprocessing.from_json(
-        storage.read_json(storage.path(prototype_uri) / "preprocessing.json")
-    )
-    net = torch_model(model_spec(cfg, model), pre.input_dim, len(pre.classes))
-    state = torch.load(io.BytesIO((storage.path(prototype_uri) / "state_dict.pt").read_bytes()))
-    net.load_state_dict(state)
+    base = storage.path(prototype_uri)
+    if not (base / "spec.json").exists():
+        raise ParityFailed(
+            f"{cfg.pipeline}/{model}: the prototype {prototype_uri} has no spec.json (committed "
+            "by code from before prototypes saved their spec), so parity cannot rebuild the "
+            "model that was validated; clear this run's prototype task and the tasks after it "
+            "to train it again"
+        )
+    pre = Preprocessing.from_json(storage.read_json(base / "preprocessing.json"))
+    spec = ModelSpec.model_validate(storage.read_json(base / "spec.json"))
+    net = torch_model(spec, pre.input_dim, len(pre.classes))
+    net.load_state_dict(torch.load(io.BytesIO((base / "state_dict.pt").read_bytes())))
     net.eval()
     with torch.no_grad():
         return net(torch.from_numpy(encode(pre, frame))).numpy()

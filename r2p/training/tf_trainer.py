@@ -16,6 +16,7 @@ import numpy as np
 
 from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays
+from r2p.training.early_stopping import Stopper
 from r2p.training.metrics import classification
 from r2p.training.models import copy_weights, tf_model, torch_model
 
@@ -89,13 +90,14 @@ class GraphTrainer:
 
 
 def train_tf(spec: ModelSpec, data: Arrays, positive: int | None = None) -> TfResult:
-    """Train the spec's model in graph mode; stop early on the validation loss."""
+    """Train the spec's model in graph mode; stop early on ``early_stopping.monitor`` and
+    end with the weights of the best epoch (``best_epoch``), as :func:`train_torch` does."""
     import tensorflow as tf
 
     trainer = GraphTrainer(spec, data.pre.input_dim, data.n_classes)
     x, y = data.x["train"], data.y["train"]
     result = TfResult(trainer.model, traces=trainer.traces)
-    best, best_weights, waited = float("inf"), None, 0
+    best_weights, stopper = None, Stopper(spec, data.y["valid"], data.n_classes)
     for epoch in range(spec.epochs):
         order = np.random.default_rng(spec.seed + epoch).permutation(len(y))
         total = 0.0
@@ -116,14 +118,10 @@ def train_tf(spec: ModelSpec, data: Arrays, positive: int | None = None) -> TfRe
                 }
             )
         result.history.append(row)
-        monitor = row.get("val_log_loss", row["train_loss"])
-        if monitor < best - 1e-6:
-            best, best_weights, waited = monitor, trainer.model.get_weights(), 0
-            result.best_epoch = epoch
-        else:
-            waited += 1
-            if waited >= spec.early_stopping.patience:
-                break
+        if stopper.improved(epoch, row):
+            best_weights, result.best_epoch = trainer.model.get_weights(), epoch
+        elif stopper.stop:
+            break
     if best_weights is not None:
         trainer.model.set_weights(best_weights)
     trainer.check_traces()

@@ -10,6 +10,7 @@ import numpy as np
 
 from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays
+from r2p.training.early_stopping import Stopper
 from r2p.training.metrics import classification
 from r2p.training.models import torch_model
 
@@ -37,7 +38,8 @@ def _optimizer(spec: ModelSpec, params: Any) -> Any:
 
 
 def train_torch(spec: ModelSpec, data: Arrays, positive: int | None = None) -> TorchResult:
-    """Train the spec's model on ``data['train']``; stop early on the validation loss."""
+    """Train the spec's model on ``data['train']``; stop early on ``early_stopping.monitor``
+    and end with the weights of the best epoch (``best_epoch``)."""
     import torch
 
     torch.manual_seed(spec.seed)
@@ -46,7 +48,8 @@ def train_torch(spec: ModelSpec, data: Arrays, positive: int | None = None) -> T
     opt = _optimizer(spec, model.parameters())
     loss_fn = torch.nn.CrossEntropyLoss()
     x, y = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"])
-    result, best, best_state, waited = TorchResult(model), float("inf"), None, 0
+    result, best_state = TorchResult(model), None
+    stopper = Stopper(spec, data.y["valid"], data.n_classes)
     for epoch in range(spec.epochs):
         model.train()
         order = np.random.default_rng(spec.seed + epoch).permutation(len(y))
@@ -70,18 +73,10 @@ def train_torch(spec: ModelSpec, data: Arrays, positive: int | None = None) -> T
             else {}
         )
         result.history.append(row)
-        monitor = row.get("val_log_loss", row["train_loss"])
-        if monitor < best - 1e-6:
-            best, best_state, waited, result.best_epoch = (
-                monitor,
-                copy.deepcopy(model.state_dict()),
-                0,
-                epoch,
-            )
-        else:
-            waited += 1
-            if waited >= spec.early_stopping.patience:
-                break
+        if stopper.improved(epoch, row):
+            best_state, result.best_epoch = copy.deepcopy(model.state_dict()), epoch
+        elif stopper.stop:
+            break
     if best_state is not None:
         model.load_state_dict(best_state)
     return result

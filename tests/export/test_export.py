@@ -9,14 +9,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from r2p import storage
 from r2p.export.export import CONTRACT, PB, build_export
+from r2p.export.predict import pb_probabilities
 from r2p.export.stage import (
     InfraValidationError,
     ParityFailed,
     export_stage,
+    golden_inputs,
     infra_validate_stage,
     parity_stage,
 )
@@ -173,6 +176,46 @@ def test_same_model_same_bytes_and_reuse(trained, tmp_path) -> None:
     assert build_export is not None
 
 
+@CHURN
+def test_export_and_parity_build_from_the_saved_spec(trained, tmp_path) -> None:
+    """A config edited after training (other layers) changes neither the export nor parity:
+    both rebuild the models from the spec.json their training commits saved."""
+    from r2p.config.schema import Layer
+
+    cfg, dataset, proto, model, export, _ = trained
+    trained_spec = cfg.models[0].model_dump()
+    for commit in (proto, model):
+        assert storage.read_json(storage.path(commit["uri"]) / "spec.json") == trained_spec
+    other = cfg.models[0].model_copy(update={"layers": [Layer(units=5, norm="batch")]})
+    edited = cfg.model_copy(update={"models": [other]})
+    contract = build_export(edited, model["uri"], tmp_path)
+    export_contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+    assert contract["pb_sha256"] == export["pb_sha256"]  # the trained model, not `other`
+    inputs = golden_inputs(cfg, dataset)
+    np.testing.assert_allclose(
+        pb_probabilities(f"file://{tmp_path / PB}", contract, inputs),
+        pb_probabilities(export["pb_uri"], export_contract, inputs),
+        atol=1e-6,
+    )
+    before = parity_stage(cfg, dataset, "r-spec", proto, export)
+    after = parity_stage(edited, dataset, "r-spec", proto, export)
+    assert after["passed"] and after == before
+
+
+@CHURN
+def test_parity_refuses_a_prototype_without_its_spec(trained, tmp_path) -> None:
+    cfg, dataset, proto, _, export, _ = trained
+    src = storage.path(proto["uri"])
+
+    def write(prefix):  # the prototype as code from before spec.json committed it
+        for name in ("state_dict.pt", "preprocessing.json", "result.json"):
+            (prefix / name).write_bytes((src / name).read_bytes())
+
+    old = {**proto, "uri": storage.commit(f"old-prototype/{tmp_path.name}", write)}
+    with pytest.raises(ParityFailed, match=r"has no spec\.json .* clear this run's prototype"):
+        parity_stage(cfg, dataset, "r-old", old, export)
+
+
 GAPPY = {"monthly_fee", "tenure_days", "autopay", "plan"}  # gaps in every split
 NULLABLE_ONLY = {"age", "region"}  # declared nullable, no gap in the training data
 
@@ -237,10 +280,10 @@ def _torch_from_tf(cfg, model_uri: str):
     import torch
 
     from r2p.export.export import load_keras
-    from r2p.training.models import build_torch
+    from r2p.training.models import torch_model
 
-    keras_model, pre, spec = load_keras(cfg, model_uri)
-    net = build_torch(spec, pre.input_dim, len(pre.classes))
+    keras_model, pre, spec = load_keras(model_uri)
+    net = torch_model(spec, pre.input_dim, len(pre.classes))
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     dense = [x for x in keras_model.layers if x.name.startswith(("dense_", "logits"))]
     with torch.no_grad():

@@ -17,7 +17,6 @@ def test_public_api():
         "JandiError",
         "JandiHook",
         "JandiMessage",
-        "JandiNotifier",
         "read_outbox",
     ]
     assert all(getattr(r2p_jandi, name) for name in r2p_jandi.__all__)
@@ -36,5 +35,5 @@ def test_plugin_loader_skips_the_package_files(tmp_path, syntax):
     loaded, errors = _load_plugins_from_plugin_directory(str(plugins), ignore_file_syntax=syntax)
 
     assert (loaded, errors) == ([], {})
-    stray = {"__init__", "hook", "message", "notifier", "outbox", "errors", "redact"}
+    stray = {"__init__", "hook", "message", "outbox", "errors", "redact"}
     assert not (set(sys.modules) - modules_before) & stray
