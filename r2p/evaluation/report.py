@@ -144,6 +144,39 @@ def _per_class(per_class: dict[str, dict[str, dict[str, float]]]) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _candidates(decision: dict[str, Any]) -> str:
+    """Every candidate of the run: the ranked ones with their validation figures, the failed
+    ones with the stage they failed at and the error."""
+    rows = decision.get("candidates") or []
+    names = sorted({m for row in rows for m in row["metrics"]})
+    head = (
+        '<tr><th>rank</th><th class="l">model</th><th class="l">chosen</th>'
+        + "".join(f"<th>{_e(m)}</th>" for m in names)
+        + '<th>parity agreement</th><th class="l">export / failed at</th>'
+        '<th class="l">error</th></tr>'
+    )
+    return f"<table>{head}{''.join(_candidate_row(row, names) for row in rows)}</table>"
+
+
+def _candidate_row(row: dict[str, Any], names: list[str]) -> str:
+    failed = row.get("failed")
+    parity = row.get("parity") or {}
+    where = (
+        f'<td class="l fail">{_e(failed.get("stage", "-"))}</td>'
+        f'<td class="l">{_e(failed.get("error", ""))}</td>'
+        if failed
+        else f'<td class="l"><code>{_e(row["export_uri"])}</code></td><td class="l"></td>'
+    )
+    chosen = '<b class="pass">chosen</b>' if row.get("chosen") else ""
+    agreement = parity.get("agreement")
+    return (
+        f'<tr><td>{_num(row.get("rank"))}</td><td class="l">{_e(row["model"])}</td>'
+        f'<td class="l">{chosen}</td>'
+        + "".join(f"<td>{_num(row['metrics'].get(m))}</td>" for m in names)
+        + f"<td>{'&ndash;' if agreement is None else f'{agreement:.2%}'}</td>{where}</tr>"
+    )
+
+
 def _lineage(decision: dict[str, Any]) -> str:
     keys = (
         "model", "export_uri", "pb_sha256", "registry_version", "mlflow_run_id", "trained_by_run",
@@ -167,16 +200,13 @@ def render(decision: dict[str, Any], figures: dict[str, Any]) -> str:
     """The page for one evaluation: ``figures`` holds curves, confusion matrices, per-class."""
     verdict = decision["verdict"]
     window = decision["window"]
-    classes = decision["classes"]
-    confusions = "".join(
-        _confusion(m, figures["confusion"][m], classes) for m in figures.get("confusion", {})
-    )
     body = [
         f"<h1>{_e(decision['pipeline'])}: evaluation of {_e(decision['candidate']['model'])}</h1>",
         f'<p><span class="badge" style="background:{VERDICT_COLOURS.get(verdict, "#555")}">'
         f"{_e(verdict)}</span> {_e(decision['reason'])}</p>",
         f"<p>Run <code>{_e(decision['run_id'])}</code>, evaluated {_e(decision['evaluated_at'])}; "
         f"averaging: {_e(decision['averaging'])}.</p>",
+        *_candidates_section(decision),
         "<h2>Evaluation window</h2>",
         f"<p>Labels after <b>{_e(window['after'])}</b> (opened by the {_e(window['opened_by'])}"
         f"'s train+valid end) through <b>{_e(window['through'])}</b>, arrived before "
@@ -184,21 +214,43 @@ def render(decision: dict[str, Any], figures: dict[str, Any]) -> str:
         f"entities, from <code>{_e(window['source_dataset_uri'])}</code>.</p>",
         "<h2>Gates</h2>",
         _checks_table(decision),
+        *(_figures_section(decision, figures) if decision.get("metrics") else []),
+        "<h2>Lineage</h2>",
+        _lineage(decision),
     ]
-    if decision.get("metrics"):
-        body += [
-            "<h2>Metrics</h2>",
-            _metrics_table(decision),
-            "<h2>Curves</h2>",
-            _curves(figures.get("curves", {})),
-            "<h2>Confusion matrices</h2>",
-            f'<div class="grid">{confusions}</div>',
-            "<h2>Per-class metrics</h2>",
-            _per_class(figures.get("per_class", {})),
-        ]
-    body += ["<h2>Lineage</h2>", _lineage(decision)]
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{_e(decision['pipeline'])} evaluation: {_e(verdict)}</title>"
         f"<style>{CSS}</style></head><body>{''.join(body)}</body></html>\n"
     )
+
+
+def _candidates_section(decision: dict[str, Any]) -> list[str]:
+    rows = decision.get("candidates")
+    if not rows:
+        return []
+    chosen = decision["chosen"]
+    split = {"valid": "validation"}.get(rows[0]["split"], rows[0]["split"])
+    return [
+        "<h2>Candidates</h2>",
+        f"<p>{_e(chosen['model'])}: {_e(chosen['why'])}. Figures from each candidate's retrain "
+        f"record on the {_e(split)} split, ranked by {_e(rows[0]['rank_metric'])}.</p>",
+        _candidates(decision),
+    ]
+
+
+def _figures_section(decision: dict[str, Any], figures: dict[str, Any]) -> list[str]:
+    confusions = "".join(
+        _confusion(m, figures["confusion"][m], decision["classes"])
+        for m in figures.get("confusion", {})
+    )
+    return [
+        "<h2>Metrics</h2>",
+        _metrics_table(decision),
+        "<h2>Curves</h2>",
+        _curves(figures.get("curves", {})),
+        "<h2>Confusion matrices</h2>",
+        f'<div class="grid">{confusions}</div>',
+        "<h2>Per-class metrics</h2>",
+        _per_class(figures.get("per_class", {})),
+    ]

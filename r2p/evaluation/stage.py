@@ -1,9 +1,10 @@
-"""The evaluate stage: candidate vs champion vs baseline on the evaluation window, the gates,
-``decision.json`` and the HTML report, committed under ``evaluations/<pipeline>/<key>/``.
+"""The evaluate stage: the run's candidates ranked on validation, the best one against the
+champion and the baseline on the evaluation window, the gates, ``decision.json`` and the HTML
+report, committed under ``evaluations/<pipeline>/<key>/``.
 
-The same candidate, champion, data, gates, trigger and code give the same decision (the
+The same candidates, champion, data, gates, trigger and code give the same decision (the
 bootstrap is seeded), and a rerun reuses the committed one instead of writing another. The
-steps themselves are in ``steps.py``.
+steps themselves are in ``steps.py``, the ranking in ``candidates.py`` and ``ranking.py``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,23 @@ import numpy as np
 
 from r2p import storage
 from r2p.config.schema import PipelineConfig
+from r2p.evaluation import candidates as cands
 from r2p.evaluation import gates as g
+from r2p.evaluation.candidates import NoCandidate, Selection
 from r2p.evaluation.steps import evaluate
 from r2p.versioning import code_version, lock_hash
 
-__all__ = ["current_champion", "evaluate", "evaluate_stage"]
+__all__ = ["NoCandidate", "current_champion", "evaluate", "evaluate_stage"]
 
 log = logging.getLogger(__name__)
 DECISION, REPORT, FIGURES = "decision.json", "report.html", "figures.json"
 
 
-def _key(cfg: PipelineConfig, candidate: dict, champion: dict | None, trigger: dict) -> str:
-    """The reuse key: the candidate, the champion, data, gates, trigger, code."""
+def _key(
+    cfg: PipelineConfig, sel: Selection, champion: dict[str, Any] | None, trigger: dict
+) -> str:
+    """The reuse key: the whole candidate set, the champion, data, gates, trigger, code."""
+    candidate = sel.chosen.lineage
     parts = [
         candidate["export_key"],
         champion["export_key"] if champion else "-",
@@ -37,6 +43,7 @@ def _key(cfg: PipelineConfig, candidate: dict, champion: dict | None, trigger: d
         json.dumps(bool(g.trigger_check(trigger).passed)),
         code_version(),
         lock_hash(),
+        *cands.key_parts(cfg, sel),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -56,27 +63,34 @@ def evaluate_stage(
     cfg: PipelineConfig,
     dataset: dict[str, Any],
     run_id: str,
-    export: dict[str, Any],
+    candidates: dict[str, Any] | list[dict[str, Any]],
     trigger: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate the exported candidate; commit decision.json and report.html (or reuse them)."""
-    from r2p.export.lineage import describe
+    """Rank the run's candidates, evaluate and gate the best; commit decision.json and
+    report.html (or reuse them when the same candidate set was evaluated before).
 
+    ``candidates``: one export stage output (with ``uri``), or a list of passed candidates
+    (``{"model", "export", "parity"}``, or a bare export output) and failed ones
+    (``{"model", "failed": {"stage", "error"}}``). :class:`NoCandidate` when none passed.
+    """
     trigger = trigger if trigger is not None else dataset.get("trigger", {})
-    candidate = describe(export["uri"])
+    sel = cands.select(cfg, candidates)
     champion = current_champion(cfg.pipeline)
-    key = _key(cfg, candidate, champion, trigger)
+    key = _key(cfg, sel, champion, trigger)
     name = f"evaluations/{cfg.pipeline}/{key[:16]}"
     ptr = storage.pointer(name)
     if ptr is not None:
         decision = storage.read_json(storage.path(ptr["uri"]) / DECISION)
         log.info("%s: evaluation reused (%s): %s", cfg.pipeline, key[:12], decision["verdict"])
         return _summary(decision, ptr["uri"], reused=True)
-    decision, figures = evaluate(cfg, candidate, champion, trigger, run_id)
+    decision, figures = evaluate(cfg, sel.chosen.lineage, champion, trigger, run_id)
+    decision["candidates"] = cands.rows(sel)
+    decision["chosen"] = {"model": sel.chosen.model, "why": cands.why(sel)}
     decision["key"] = key
     uri = _commit(name, key, decision, figures)
-    _track(candidate, decision, uri)
-    log.info("%s: %s (%s)", cfg.pipeline, decision["verdict"], decision["reason"])
+    _track(sel.chosen.lineage, decision, uri)
+    verdict, reason = decision["verdict"], decision["reason"]
+    log.info("%s: %s (%s); chosen: %s", cfg.pipeline, verdict, reason, decision["chosen"]["why"])
     return _summary(decision, uri, reused=False)
 
 
@@ -125,6 +139,8 @@ def _summary(decision: dict[str, Any], uri: str, reused: bool) -> dict[str, Any]
         "decision_uri": f"{uri}/{DECISION}",
         "report_uri": f"{uri}/{REPORT}",
         "candidate_export_uri": decision["candidate"]["export_uri"],
+        "candidate_model": decision["candidate"]["model"],
+        "candidates": cands.compact(decision.get("candidates", [])),
         "champion_version": (decision.get("champion") or {}).get("registry_version"),
         "metric": metric,
         "metrics": {k: v.get(metric) for k, v in decision["metrics"].items()},
