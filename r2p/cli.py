@@ -126,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
     from r2p.orchestration.shell import add_parser as add_shell
 
     add_shell(sub)  # r2p train, r2p run
+    from r2p.orchestration.stages_cli import add_parser as add_stages
+
+    add_stages(sub)
     from r2p.readiness import add_parser as add_ready
 
     add_ready(sub)
@@ -314,6 +317,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from r2p.orchestration.shell import run as run_shell
 
             return run_shell(args)
+        if args.command == "stages":
+            from r2p.orchestration.stages_cli import run as run_stages
+
+            return run_stages(args)
         if args.command == "init":
             from r2p.draft.cli import run as run_init
 

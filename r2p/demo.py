@@ -93,17 +93,14 @@ def print_training(result: DagTestResult, pipeline: str) -> None:
                 f"      {name:<5} {s['rows']:>6} rows {s['entities']:>5} entities  "
                 f"{(s['from'] or '')[:10]} .. {(s['to'] or '')[:10]}  {s['classes']}"
             )
-    for name in ("eager_check", "prototype", "retrain"):
-        rec = stages.get(name)
-        if rec is None:
-            continue
+    for label, rec in _records(stages, ("eager_check", "prototype", "retrain")):
         out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
         test = (out.get("metrics") or {}).get("test", {})
         shown = ", ".join(f"{k} {v:.3f}" for k, v in test.items())
         extra = f"  test: {shown}" if shown else ""
-        if name == "retrain" and out:
+        if label.startswith("retrain") and out:
             extra += f"  traces {out.get('traces')}  mlflow run {out.get('mlflow_run_id')}"
-        print(f"    {name:<12} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
+        print(f"    {label:<12} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
         if rec.get("error"):
             print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
     _print_export(stages)
@@ -112,12 +109,21 @@ def print_training(result: DagTestResult, pipeline: str) -> None:
         print(f"    airflow output: {result.log_file}")
 
 
+def _records(stages: dict[str, Any], names: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """The stage records of ``names`` in that order, each candidate's (``prototype[wide]``)
+    after one another."""
+    return [
+        (label, stages[label])
+        for name in names
+        for label in sorted(stages)
+        if label == name or label.startswith(f"{name}[")
+    ]
+
+
 def _print_export(stages: dict[str, Any]) -> None:
     """Export, infra-validation and parity lines of a training run."""
-    for name in ("export", "infra_validate", "parity"):
-        rec = stages.get(name)
-        if rec is None:
-            continue
+    for label, rec in _records(stages, ("export", "infra_validate", "parity")):
+        name = label.split("[", 1)[0]
         out = rec.get("outputs") if isinstance(rec.get("outputs"), dict) else {}
         if name == "export" and out:
             extra = f"  .pb {out['pb_bytes']} bytes sha256 {out['pb_sha256'][:12]}  {out['uri']}"
@@ -134,7 +140,7 @@ def _print_export(stages: dict[str, Any]) -> None:
             )
         else:
             extra = ""
-        print(f"    {name:<14} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
+        print(f"    {label:<14} {rec['status']:<8} {rec['wall_seconds']:>7.2f}s{extra}")
         if rec.get("error"):
             print(f"      {rec['error']['type']}: {rec['error']['message'][:400]}")
 

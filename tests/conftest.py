@@ -124,8 +124,8 @@ def built(request, tmp_path_factory):
 
     from r2p.config import load_pipeline
     from r2p.training.data import arrays
-    from r2p.training_set.load import load_training_set
     from r2p.training_set.build import build_training_set
+    from r2p.training_set.load import load_training_set
     from tests.features.helpers import load_days
 
     name = request.param

@@ -40,7 +40,8 @@ class FailureNotifier(BaseNotifier):
                 status = alert_failure(self.pipeline, context)
             else:
                 status = alert_lost(self.pipeline, context)
-            killed.mark_alerted(ti.dag_id, ti.run_id, ti.task_id, ti.try_number, status)
+            key = killed.instance_key(ti)
+            killed.mark_alerted(ti.dag_id, ti.run_id, key, ti.try_number, status)
         except Exception:  # a notification that fails never fails (or hides) the task
             log.exception("failure alert for %s could not be prepared", self.pipeline)
 
@@ -48,11 +49,11 @@ class FailureNotifier(BaseNotifier):
 def alert_lost(pipeline: str, context: Any) -> str:
     """A failure callback without an exception: the scheduler found the task's heartbeat lost
     (or its executor reported it failed) on its last try; page as a killed task."""
-    from r2p.alerts.killed import attempt, send_killed
+    from r2p.alerts.killed import attempt, instance_key, send_killed
     from r2p.config import load_pipeline
 
     ti = context["ti"]
-    found = dict(attempt(ti.dag_id, ti.run_id, ti.task_id) or {})
+    found = dict(attempt(ti.dag_id, ti.run_id, instance_key(ti)) or {})
     found["try"] = ti.try_number
     found.setdefault("host", getattr(ti, "hostname", None) or "?")
     found["log_url"] = found.get("log_url") or getattr(ti, "log_url", None)
@@ -68,7 +69,7 @@ def alert_lost(pipeline: str, context: Any) -> str:
 def facts(pipeline: str, context: Any, runbook: str) -> dict[str, Any]:
     """Everything a person needs from a failed task's context."""
     from r2p.alerts.frames import innermost_project_frame
-    from r2p.alerts.messages import rerun_command
+    from r2p.alerts.messages import rerun_command, task_label
     from r2p.alerts.outcomes import classify
 
     exc = context.get("exception")
@@ -79,7 +80,7 @@ def facts(pipeline: str, context: Any, runbook: str) -> dict[str, Any]:
         "pipeline": pipeline,
         "outcome": outcome,
         "dag_id": ti.dag_id,
-        "task_id": ti.task_id,
+        "task_id": task_label(pipeline, ti.task_id, getattr(ti, "map_index", None)),
         "run_id": ti.run_id,
         "try": ti.try_number,
         "host": getattr(ti, "hostname", None) or socket.gethostname(),

@@ -34,12 +34,19 @@ def _base(dag_id: str, run_id: str) -> storage.ObjectStoragePath:
     return storage.root() / dedup.ROOT / ROOT / dag_id / dedup.key_of(run_id)
 
 
+def instance_key(ti: Any) -> str:
+    """A task instance's name in Airflow's run states: ``<task>`` or, mapped (one per
+    candidate), ``<task>_<map index>``; attempt and alert records use the same key."""
+    index = getattr(ti, "map_index", -1)
+    return ti.task_id if index is None or index < 0 else f"{ti.task_id}_{index}"
+
+
 def record_attempt(context: Any) -> None:
     """``on_execute_callback``: remember which try of the task runs where (never raises)."""
     try:
         ti = context["ti"]
         storage.write_json(
-            _base(ti.dag_id, ti.run_id) / f"{ti.task_id}.json",
+            _base(ti.dag_id, ti.run_id) / f"{instance_key(ti)}.json",
             {
                 "try": ti.try_number,
                 "host": getattr(ti, "hostname", None) or socket.gethostname(),
@@ -108,13 +115,15 @@ def send_killed(
     """Page on-call once for a task that died without reporting; returns the dedup status."""
     from r2p_jandi import JandiMessage
 
-    from r2p.alerts.messages import rerun_command
+    from r2p.alerts.messages import instance_label, rerun_command, split_instance
     from r2p.alerts.outcomes import TASK_KILLED
     from r2p.alerts.send import deliver
 
     outcome = TASK_KILLED
     conn_id = outcome.conn_id(cfg.alerts)
     tries = found.get("try", "?")
+    rerun = rerun_command(dag_id, split_instance(task_id)[0], logical_date)
+    task_id = instance_label(cfg.pipeline, task_id)
     message = JandiMessage(
         f"[{cfg.pipeline}] {outcome.title}: {dag_id}.{task_id} failed without reporting an "
         f"error (try {tries})",
@@ -126,7 +135,7 @@ def send_killed(
              "handler: killed (SIGKILL, out of memory) or its heartbeat was lost; Airflow "
              "marked it failed after its last try"),
             ("Log", found.get("log_url") or "-"),
-            ("Rerun", rerun_command(dag_id, task_id, logical_date)),
+            ("Rerun", rerun),
             ("Runbook", f"{cfg.alerts.runbook_url}#{outcome.runbook}"),
         ],
     )  # fmt: skip

@@ -13,6 +13,39 @@ def runbook_link(base: str, outcome: Outcome) -> str:
     return f"{base}#{outcome.runbook}"
 
 
+def split_instance(key: str) -> tuple[str, int | None]:
+    """(task id, map index) of a key in Airflow's run states: a candidate's mapped instance is
+    ``<task>_<map index>`` (only the stage table's per-candidate stages are mapped, so a
+    task id that merely ends in digits, ``ingest_events_2``, stays whole)."""
+    from r2p.orchestration.stages import STAGES
+
+    base, _, index = key.rpartition("_")
+    mapped = {s.name for s in STAGES if s.per == "model"}
+    return (base, int(index)) if base in mapped and index.isdigit() else (key, None)
+
+
+def instance_label(pipeline: str, key: str) -> str:
+    """A run-state key as people read it (``parity_1`` -> ``parity[<second model>]``)."""
+    return task_label(pipeline, *split_instance(key))
+
+
+def task_label(pipeline: str, task_id: str, map_index: int | None) -> str:
+    """A task as people read it: a training run maps its candidates' tasks over ``models:``
+    in order, so map index 1 of ``retrain`` is ``retrain[<second model>]``; with one model
+    (or an unmapped task) the plain task id."""
+    from r2p.config import load_pipeline
+
+    if map_index is None or map_index < 0:
+        return task_id
+    try:
+        models = [m.name for m in load_pipeline(pipeline).models]
+    except Exception:  # the label never fails for want of a config
+        return f"{task_id}[{map_index}]"
+    if len(models) == 1:
+        return task_id
+    return f"{task_id}[{models[map_index] if map_index < len(models) else map_index}]"
+
+
 def rerun_command(dag_id: str, task_id: str, logical_date: Any) -> str:
     """The exact command that clears the failed task (and what follows it) for this run."""
     if logical_date is None:

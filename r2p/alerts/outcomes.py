@@ -79,6 +79,7 @@ BY_ERROR = {
     "PublishError": MODEL_REFUSED,
     "ModelSpecError": MODEL_REFUSED,
     "PromotionError": MODEL_REFUSED,
+    "NoCandidate": MODEL_REFUSED,  # evaluate skips on it; classified should it surface
 }
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from r2p.alerts.messages import instance_label
 from r2p.alerts.outcomes import CHALLENGER_LOST, ROW_DEFECTS
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,10 @@ def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
     failed = sorted(t for t, s in states.items() if s in FAILED)
     if failed:
         _page_unreported(pipeline, context, states)
+        failed = [instance_label(pipeline, t) for t in failed]
         raise RunFailed(
-            f"{ti.dag_id} run {ti.run_id} failed at {', '.join(failed)}; the failing task "
-            "alerted its route"
+            f"{ti.dag_id} run {ti.run_id} failed at {', '.join(failed)}; "
+            f"the failing task alerted its route{_others(pipeline, ti.run_id, kind)}"
         )
     cfg = load_pipeline(pipeline)
     resolved = resolve_open(cfg, ti.dag_id, ti.run_id)
@@ -58,6 +60,20 @@ def finish_run(pipeline: str, kind: str, context: Any) -> dict[str, Any]:
     if kind == "training" and (msg := training_message(cfg, stages, ti.run_id)) is not None:
         sent.append(_send(CHALLENGER_LOST.conn_id(cfg.alerts), msg))
     return {"states": states, "resolved": resolved, "summaries": sent}
+
+
+def _others(pipeline: str, run_id: str, kind: str) -> str:
+    """When a candidate failed but evaluation still reached a verdict on the others."""
+    from r2p.runner import RunInfo, manifest
+
+    if kind != "training":
+        return ""
+    ev = (manifest(RunInfo(pipeline, run_id)).get("stages", {}).get("evaluate") or {}).get(
+        "outputs"
+    )
+    if not isinstance(ev, dict) or not ev.get("verdict"):
+        return ""
+    return f"; the other candidates: {ev['verdict']} {ev.get('candidate_model') or ''}".rstrip()
 
 
 def _page_unreported(pipeline: str, context: Any, states: dict[str, str]) -> None:

@@ -28,6 +28,8 @@ from r2p.ingest.schema import SourceSchema, source_schema
 from r2p.intervals import Interval
 
 log = logging.getLogger(__name__)
+
+
 def _parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
@@ -129,5 +131,3 @@ def ingest_source(cfg: PipelineConfig, source: str, interval: Interval, run_id: 
         "reused": reused,
         "quarantine_uri": quarantine_uri,
     }
-
-

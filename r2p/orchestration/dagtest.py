@@ -14,11 +14,12 @@ import re
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from r2p.home import airflow_env, logs_dir
-from r2p.orchestration.dagtest_batch import MARKER
+from r2p.orchestration.dagtest_batch import DAG_TEST_ENV, MARKER
 
 # Opt-in (the test suite sets it): run_dag_test runs ``airflow dags test`` in a process forked
 # from a forkserver that has already imported the heavy third-party libraries (TensorFlow,
@@ -155,23 +156,37 @@ def ensure_db(env: dict[str, str]) -> None:
 
 
 def task_states(env: dict[str, str], dag_id: str, run_id: str) -> dict[str, tuple[str | None, int]]:
-    """{task_id: (state, try_number)} of a run, from the embedded SQLite metadata database."""
+    """{task: (state, try_number)} of a run, from the embedded SQLite metadata database.
+
+    A task mapped over several candidates is one entry per instance, ``task[<model>]`` (the
+    stage records' names); mapped over one, it is the plain task id."""
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
     if "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN" in env or not db.exists():
         return {}
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         rows = conn.execute(
-            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id=? AND run_id=?",
+            "SELECT task_id, map_index, rendered_map_index, state, try_number FROM task_instance"
+            " WHERE dag_id=? AND run_id=? ORDER BY task_id, map_index",
             (dag_id, run_id),
         ).fetchall()
-    return {task: (state, tries) for task, state, tries in rows}
+    mapped = Counter(task for task, index, *_ in rows if index >= 0)
+    # an instance that never ran has no rendered name: its index names the same candidate
+    # in every task of the group
+    names = {index: shown for _, index, shown, *_ in rows if index >= 0 and shown}
+    return {
+        (f"{task}[{shown or names.get(index, index)}]" if mapped[task] > 1 else task): (
+            state,
+            tries,
+        )
+        for task, index, shown, state, tries in rows
+    }
 
 
 def run_dag_tests(
     dag_id: str, days: list[dt.date], env: dict[str, str] | None = None, timeout: float = 3600
 ) -> list[DagTestResult]:
     """``dag.test()`` for each partition in ``days``, in one Airflow process (imports once)."""
-    env = airflow_env(env if env is not None else dict(os.environ))
+    env = {**airflow_env(env if env is not None else dict(os.environ)), DAG_TEST_ENV: "1"}
     ensure_db(env)
     log_file = logs_dir() / "dags-test" / f"{dag_id}__{days[0]}..{days[-1]}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -212,7 +227,7 @@ def run_dag_test(
 ) -> DagTestResult:
     """``airflow dags test`` of ``dag_id`` for partition ``ds`` (with the run's ``conf``, for
     params); output goes to a log file."""
-    env = airflow_env(env if env is not None else dict(os.environ))
+    env = {**airflow_env(env if env is not None else dict(os.environ)), DAG_TEST_ENV: "1"}
     ensure_db(env)
     logical = (ds + dt.timedelta(days=1)).isoformat()
     log_file = logs_dir() / "dags-test" / f"{dag_id}__ds={ds.isoformat()}.log"

@@ -12,6 +12,9 @@ import json
 import sys
 
 MARKER = "R2P-DAGTEST-RESULT "
+# Set in the environment of every dag.test() run r2p starts: the DAG factory then builds no
+# deadline (r2p.orchestration.factory.deadline says why).
+DAG_TEST_ENV = "R2P_DAG_TEST"
 
 
 def main(argv: list[str]) -> int:

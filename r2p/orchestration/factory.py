@@ -12,8 +12,6 @@ from typing import Any
 
 from airflow.sdk import (
     DAG,
-    Asset,
-    AssetAlias,
     CronDataIntervalTimetable,
     ExceptionRetryPolicy,
     RetryAction,
@@ -26,7 +24,14 @@ from r2p.alerts.failure import FailureNotifier
 from r2p.alerts.killed import record_attempt
 from r2p.config.schema import PipelineConfig
 from r2p.orchestration import pools, tasks
+from r2p.orchestration.assets import (
+    champion_asset,
+    features_alias,
+    features_asset,
+)
+from r2p.orchestration.dagtest_batch import DAG_TEST_ENV
 from r2p.orchestration.landing_sensor import LandingSensor
+from r2p.orchestration.stages import stage
 
 # Data problems fail at once (tasks turn them into AirflowFailException); among the rest,
 # errors of the network, the database or the file system are transient and retried with
@@ -73,18 +78,19 @@ def default_args(cfg: PipelineConfig, **overrides: Any) -> dict[str, Any]:
 def deadline(cfg: PipelineConfig, kind: str) -> Any:
     """On-call hears when a ``kind`` run is unfinished ``alerts.deadlines`` after queued.
 
-    None under ``dag.test()`` (``airflow dags test``, r2p's batch runner): there it has no
-    triggerer to call it, and Airflow 3.3.2's ``dag.test()`` crashes when a run with a
-    deadline succeeds (``DagRun.update_state`` looks the serialized alerts up as ids).
+    None when the DAG is parsed for a ``dag.test()`` run: r2p's runners
+    (``r2p.orchestration.dagtest``) say so in the environment (``R2P_DAG_TEST=1``). Such a run
+    has no triggerer to call the deadline, and Airflow 3.3.2's ``dag.test()`` crashes when a
+    run with a deadline succeeds (``DagRun.update_state`` looks the serialized alerts up as
+    ids); a raw ``airflow dags test`` needs ``R2P_DAG_TEST=1`` in front for the same reason.
     """
-    import sys
+    import os
 
     from airflow.sdk import AsyncCallback, DeadlineAlert, DeadlineReference
 
-    if sys.argv[1:3] == ["dags", "test"] or sys.argv[0].endswith("dagtest_batch.py"):
+    if os.environ.get(DAG_TEST_ENV, "").lower() in ("1", "true", "yes"):
         return None
     hours = deadline_hours(cfg, kind)
-
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=dt.timedelta(hours=hours),
@@ -92,6 +98,31 @@ def deadline(cfg: PipelineConfig, kind: str) -> Any:
             deadline_missed, kwargs={"pipeline": cfg.pipeline, "kind": kind, "hours": hours}
         ),
     )
+
+
+def stage_task(cfg: PipelineConfig, name: str, **overrides: Any) -> Any:
+    """The task of stage ``name`` (the stage table's entry): the one generic wrapper, given
+    the entry's pool and trigger rule. Call it with the upstream outputs (the training set
+    first) and, per source or per candidate, ``source=`` / ``model=``."""
+    entry = stage(name)
+    pipeline = cfg.pipeline
+
+    def body(*upstream: Any, **context: Any) -> Any:
+        params = {k: context.pop(k) for k in ("model", "source") if k in context}
+        if "model" in params:  # the mapped instance's name in the UI: the candidate
+            from airflow.sdk import get_current_context
+
+            get_current_context()["r2p_model"] = params["model"]
+        return tasks.run_task(pipeline, name, context, *upstream, **params)
+
+    body.__name__ = body.__qualname__ = name
+    body.__doc__ = f"{entry.function}: reads {entry.reads}; writes {entry.writes}"
+    options: dict[str, Any] = {"task_id": name, "trigger_rule": entry.trigger_rule}
+    if entry.pool:
+        options["pool"] = entry.pool
+    if entry.per == "model":
+        options["map_index_template"] = "{{ r2p_model }}"
+    return task_decorator(**(options | overrides))(body)
 
 
 def _notify_task(pipeline: str, kind: str) -> Any:
@@ -151,26 +182,14 @@ def build_data_dag(cfg: PipelineConfig) -> DAG:
         tags=["r2p", pipeline, "data"],
         doc_md=_doc(cfg),
     ) as dag:
-        validate = task_decorator(task_id="validate", trigger_rule="none_failed_min_one_success")(
-            _validate_body(pipeline)
-        )()
-        asset, alias = features_asset(pipeline), features_alias(pipeline)
-        materialize = task_decorator(task_id="materialize", outlets=[alias], pool=pools.FEAST)(
-            _materialize_body(pipeline, asset, alias)
-        )()
+        validate = stage_task(cfg, "validate")()
+        materialize = stage_task(cfg, "materialize", outlets=[features_alias(pipeline)])()
         validate >> materialize >> _notify_task(pipeline, "data")
         for source in cfg.source_names:
             wait = LandingSensor(task_id=f"wait_{source}", pipeline=pipeline, source=source)
-            ingest = task_decorator(task_id=f"ingest_{source}")(_ingest_body(pipeline, source))()
+            ingest = stage_task(cfg, "ingest", task_id=f"ingest_{source}")(source=source)
             wait >> ingest >> validate
     return _last(dag)
-
-
-def _ingest_body(pipeline: str, source: str):
-    def ingest(**context: Any) -> dict:
-        return tasks.ingest(pipeline, source, context)
-
-    return ingest
 
 
 def build_training_dag(cfg: PipelineConfig) -> DAG:
@@ -195,39 +214,32 @@ def build_training_dag(cfg: PipelineConfig) -> DAG:
         tags=["r2p", pipeline, "training"],
         doc_md=_training_doc(cfg),
     ) as dag:
-        data = task_decorator(task_id="training_set")(_training_set_body(pipeline))()
-        check = task_decorator(task_id="eager_check")(_stage_body(pipeline, "eager_check"))(data)
-        proto = task_decorator(task_id="prototype")(_stage_body(pipeline, "prototype"))(data)
-        retrain = task_decorator(task_id="retrain")(_retrain_body(pipeline))(data, proto)
-        exported = task_decorator(task_id="export")(_pair_body(pipeline, "export"))(data, retrain)
-        infra = task_decorator(task_id="infra_validate")(_pair_body(pipeline, "infra_validate"))(
-            data, exported
-        )
-        parity = task_decorator(task_id="parity")(_parity_body(pipeline))(
-            data, proto, exported, retrain
-        )
-        evaluation = task_decorator(task_id="evaluate")(_pair_body(pipeline, "evaluate"))(
-            data, exported
-        )
-        asset = champion_asset(pipeline)
-        promoted = task_decorator(task_id="promote", outlets=[asset], pool=pools.PROMOTION)(
-            _promote_body(pipeline, asset)
-        )(data, evaluation)
-        check >> proto >> retrain >> exported >> infra >> parity >> evaluation >> promoted
-        promoted >> _notify_task(pipeline, "training")
+        data = stage_task(cfg, "training_set")()
+        candidates = _candidates(cfg).partial(data=data).expand(model=[m.name for m in cfg.models])
+        evaluation = stage_task(cfg, "evaluate")(data, candidates)
+        promoted = stage_task(cfg, "promote", outlets=[champion_asset(pipeline)])(data, evaluation)
+        evaluation >> promoted >> _notify_task(pipeline, "training")
     return _last(dag)
 
 
-def champion_asset(pipeline: str) -> Asset:
-    """The asset a promotion (or rollback, or force) emits: the model server reloads on it."""
-    return Asset(name=f"model/{pipeline}/champion", uri=f"r2p://model/{pipeline}/champion")
+def _candidates(cfg: PipelineConfig) -> Any:
+    """One candidate's chain, mapped over ``models:`` (task ids unprefixed: ``prototype``,
+    one mapped instance per model); a failed candidate stops only its own chain."""
+    from airflow.sdk import task_group
 
+    @task_group(group_id="candidate", prefix_group_id=False)
+    def candidate(model: str, data: Any) -> Any:
+        check = stage_task(cfg, "eager_check")(data, model=model)
+        proto = stage_task(cfg, "prototype")(data, model=model)
+        retrain = stage_task(cfg, "retrain")(data, proto, model=model)
+        exported = stage_task(cfg, "export")(data, retrain, model=model)
+        infra = stage_task(cfg, "infra_validate")(data, exported, model=model)
+        parity = stage_task(cfg, "parity")(data, proto, exported, retrain, model=model)
+        check >> proto
+        infra >> parity
+        return parity
 
-def _promote_body(pipeline: str, asset: Asset):
-    def promote(dataset: dict, evaluation: dict, **context: Any) -> dict:
-        return tasks.promote(pipeline, context, asset, dataset, evaluation)
-
-    return promote
+    return candidate
 
 
 def build_promotion_dag(cfg: PipelineConfig) -> DAG:
@@ -259,14 +271,14 @@ def build_promotion_dag(cfg: PipelineConfig) -> DAG:
         ),
     ) as dag:
         task_decorator(task_id="operate", outlets=[asset], pool=pools.PROMOTION)(
-            _operate_body(pipeline, asset)
+            _operate(pipeline)
         )()
     return dag
 
 
-def _operate_body(pipeline: str, asset: Asset):
+def _operate(pipeline: str) -> Any:
     def operate(**context: Any) -> dict:
-        return tasks.operate_promotion(pipeline, context, asset)
+        return tasks.operate_promotion(pipeline, context, champion_asset(pipeline))
 
     return operate
 
@@ -298,72 +310,6 @@ def _training_doc(cfg: PipelineConfig) -> str:
         f"- **promote**: only on a `promote` verdict: promotion record, registry aliases, "
         f"serving folder; emits `model/{cfg.pipeline}/champion`. Skipped otherwise.\n"
     )
-
-
-def _training_set_body(pipeline: str):
-    def training_set(**context: Any) -> dict:
-        return tasks.training_set(pipeline, context)
-
-    return training_set
-
-
-def _stage_body(pipeline: str, stage: str):
-    def run(dataset: dict, **context: Any) -> dict:
-        return tasks.training_stage(pipeline, stage, context, dataset)
-
-    run.__name__ = stage
-    return run
-
-
-def _pair_body(pipeline: str, stage: str):
-    def run(dataset: dict, upstream: dict, **context: Any) -> dict:
-        return tasks.training_stage(pipeline, stage, context, dataset, upstream)
-
-    run.__name__ = stage
-    return run
-
-
-def _parity_body(pipeline: str):
-    def parity(dataset: dict, prototype: dict, export: dict, retrain: dict, **context: Any) -> dict:
-        return tasks.training_stage(
-            pipeline, "parity", context, dataset, prototype, export, retrain
-        )
-
-    return parity
-
-
-def _retrain_body(pipeline: str):
-    def retrain(dataset: dict, prototype: dict, **context: Any) -> dict:
-        return tasks.training_stage(
-            pipeline, "retrain", context, dataset, prototype, dataset["trigger"]
-        )
-
-    return retrain
-
-
-def features_asset(pipeline: str) -> Asset:
-    """The asset a data run emits once its interval is in Feast (extra: run type, interval)."""
-    return Asset(name=f"features/{pipeline}", uri=f"r2p://features/{pipeline}")
-
-
-def features_alias(pipeline: str) -> AssetAlias:
-    """What ``materialize`` declares: it adds the ``features/<pipeline>`` event through the
-    alias, so a backfill run that is not the newest can leave it out (one training run)."""
-    return AssetAlias(name=f"features/{pipeline}/published")
-
-
-def _materialize_body(pipeline: str, asset: Asset, alias: AssetAlias):
-    def materialize(**context: Any) -> dict:
-        return tasks.materialize(pipeline, context, asset, alias)
-
-    return materialize
-
-
-def _validate_body(pipeline: str):
-    def validate(**context: Any) -> dict:
-        return tasks.validate(pipeline, context)
-
-    return validate
 
 
 def build_freshness_dag(cfgs: list[PipelineConfig]) -> DAG:

@@ -19,15 +19,16 @@ import logging
 import sys
 import time
 
+from r2p.orchestration.stages import STAGES
+
 log = logging.getLogger(__name__)
 
-# The stage modules (and through them their libraries) of the data DAG's tasks.
+# The stage modules (and through them their libraries) of the data DAG's tasks, from the
+# stage table.
 MODULES = (
     "pyarrow.parquet",
     "pandas",
-    "r2p.ingest.stage",
-    "r2p.validation.stage",
-    "r2p.features.store",
+    *(s.function.partition(":")[0] for s in STAGES if s.dag == "data"),
 )
 
 

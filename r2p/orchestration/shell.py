@@ -20,19 +20,9 @@ from typing import Any
 
 from r2p.cli_args import date_arg as _date
 from r2p.cli_args import positive_arg as _positive
+from r2p.orchestration.stages import task_order
 
-TRAINING_TASKS = (
-    "training_set",
-    "eager_check",
-    "prototype",
-    "retrain",
-    "export",
-    "infra_validate",
-    "parity",
-    "evaluate",
-    "promote",
-    "notify",
-)
+TRAINING_TASKS = task_order("training")  # the stage table's order, notify last
 FAILED = ("failed", "upstream_failed")
 
 
@@ -88,7 +78,9 @@ def _failure(result: Any, stages: dict[str, Any], order: tuple[str, ...] = ()) -
     failed = [t for t, s in states.items() if s == "failed"] or [
         t for t, s in states.items() if s in FAILED
     ]
-    failed.sort(key=lambda t: (order.index(t) if t in order else len(order), t))
+    failed.sort(
+        key=lambda t: (order.index(b) if (b := t.split("[")[0]) in order else len(order), t)
+    )
     task = failed[0] if failed else None
     error = (stages.get(task) or {}).get("error") if task else None
     if error:
@@ -145,7 +137,17 @@ def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
     pr = pr if isinstance(pr, dict) else {}
     if ev:
         out["evaluation"] = {
-            k: ev.get(k) for k in ("verdict", "reason", "metric", "metrics", "rows", "report_uri")
+            k: ev.get(k)
+            for k in (
+                "verdict",
+                "reason",
+                "metric",
+                "metrics",
+                "rows",
+                "report_uri",
+                "candidate_model",
+                "candidates",
+            )
         }
     if _failed(result):
         out.update(outcome="failed", **_failure(result, stages, TRAINING_TASKS))
@@ -168,7 +170,13 @@ def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
 
 
 def _order(task: str) -> tuple[int, str]:
-    return (TRAINING_TASKS.index(task) if task in TRAINING_TASKS else len(TRAINING_TASKS), task)
+    return _position(task, TRAINING_TASKS)
+
+
+def _position(task: str, order: tuple[str, ...]) -> tuple[int, str]:
+    """Where ``task`` (or ``task[<model>]``, a candidate's instance) sits in ``order``."""
+    base = task.split("[", 1)[0]
+    return (order.index(base) if base in order else len(order), task)
 
 
 def verdict_line(summary: dict[str, Any]) -> str:
@@ -182,7 +190,12 @@ def verdict_line(summary: dict[str, Any]) -> str:
     if summary["outcome"] == "rejected":
         return f"verdict: rejected, champion kept: {summary['reason']}"
     task = summary.get("failed_task")
-    return f"verdict: failed{f' at {task}' if task else ''}: {summary['message']}"
+    line = f"verdict: failed{f' at {task}' if task else ''}: {summary['message']}"
+    ev = summary.get("evaluation") or {}
+    if ev.get("verdict"):  # a candidate failed; the others were evaluated all the same
+        line += f"\n  the other candidates: {ev['verdict']} {ev.get('candidate_model') or ''}"
+        line += f": {ev.get('reason')}"
+    return line
 
 
 class _Out:

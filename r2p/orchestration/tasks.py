@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -38,31 +39,84 @@ def run_config(pipeline: str, context: Any) -> tuple[Any, Any]:
 
 
 def _run(pipeline: str, stage: str, context: Any, fn: Callable[..., dict], *args: Any) -> dict:
-    from r2p.errors import DataError
+    """Run ``fn(cfg, *args, interval, run_id)`` as stage record ``stage`` of the context's run."""
     from r2p.runner import run_stage
 
-    run_id = run_id_from_context(context)
-    try:
+    with _data_errors_fail():
         interval = interval_from_context(context)
         cfg, run = run_config(pipeline, context)
-        return run_stage(run, stage, fn, cfg, *args, interval, run_id)
+        return run_stage(run, stage, fn, cfg, *args, interval, run_id_from_context(context))
+
+
+@contextmanager
+def _data_errors_fail(skip: tuple[str, ...] = ()) -> Iterator[None]:
+    """A data problem fails the task at once (no retries), or skips it when its type is one
+    of ``skip``; anything else is left to the task's retry policy."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from r2p.errors import DataError
+
+    try:
+        yield
     except DataError as exc:
+        if type(exc).__name__ in skip:
+            raise AirflowSkipException(f"{type(exc).__name__}: {exc}") from exc
         raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
 
 
-def ingest(pipeline: str, source: str, context: Any) -> dict:
-    """Ingest one source's landing partition for the run's interval."""
-    from r2p.ingest.stage import ingest_source
+def run_task(pipeline: str, name: str, context: Any, *upstream: Any, **params: Any) -> Any:
+    """The one task wrapper: run stage ``name`` of the stage table for the context's run.
 
-    return _run(pipeline, f"ingest_{source}", context, ingest_source, source)
+    The function gets the run's config snapshot and, by the stage's ``call``, the interval,
+    the cutoff or the training set (``upstream[0]``) with the other upstream outputs; then
+    the stage's Airflow side (asset events, skips), if it has one, sees its result."""
+    from r2p.orchestration.stages import stage
+    from r2p.runner import run_stage
+
+    entry = stage(name)
+    run_id = run_id_from_context(context)
+    with _data_errors_fail(entry.skip_on):
+        cfg, run = run_config(pipeline, context)
+        of = len(cfg.models)
+        label = entry.label(of=of, **params)
+        kwargs = {k: params[k] for k in entry.params if k != "source"}
+        fn = entry.load()
+        if entry.call == "interval":
+            source = (params["source"],) if "source" in entry.params else ()
+            args = (*source, interval_from_context(context), run_id)
+        elif entry.call == "cutoff":
+            trigger = trigger_info(context)
+            args = (dt.date.fromisoformat(trigger["cutoff"]), run_id)
+            params["trigger"] = trigger
+        else:
+            args = (upstream[0], run_id, *_inputs(name, cfg, run, upstream, params))
+        out = run_stage(run, label, fn, cfg, *args, **kwargs)
+    after = AFTER.get(name)
+    return after(pipeline, context, out, upstream, params) if after else out
 
 
-def materialize(pipeline: str, context: Any, asset: Any, alias: Any) -> dict:
-    """Load the interval into Feast, then describe it on the features asset's event (added
-    through ``alias``, and left out for a backfill run that is not the newest)."""
-    from r2p.features.store import materialize_interval
+def _inputs(name: str, cfg: Any, run: Any, upstream: tuple, params: dict) -> tuple:
+    """The upstream outputs a training-DAG stage takes after the training set."""
+    if name == "evaluate":
+        return (with_failures(cfg, run, _collected(upstream[1])),)
+    return tuple(upstream[1:])
 
-    out = _run(pipeline, "materialize", context, materialize_interval)
+
+def _collected(outputs: Any) -> list[dict]:
+    """The mapped candidates' outputs as a list: Airflow hands the value itself when the
+    group was mapped over one model, and None when that one failed."""
+    if outputs is None:
+        return []
+    if isinstance(outputs, dict):
+        return [outputs]
+    return list(outputs)
+
+
+def _publish_features(pipeline: str, context: Any, out: dict, *_: Any) -> dict:
+    """After ``materialize``: describe the interval on the features asset's event (added
+    through the alias, and left out for a backfill run that is not the newest)."""
+    from r2p.orchestration.assets import features_alias, features_asset
+
     dag_run = context.get("dag_run")
     run_type = getattr(dag_run, "run_type", None)
     run_type = str(getattr(run_type, "value", run_type))
@@ -74,7 +128,9 @@ def materialize(pipeline: str, context: Any, asset: Any, alias: Any) -> dict:
             "run_type": run_type,
             "interval": out["interval"],
         }
-        context["outlet_events"][alias].add(asset, extra=extra)
+        context["outlet_events"][features_alias(pipeline)].add(
+            features_asset(pipeline), extra=extra
+        )
     log.info("features/%s event %s: %s", pipeline, "emitted" if publish else "left out", why)
     return {**out, "event_emitted": publish, "event_why": why}
 
@@ -138,62 +194,56 @@ def trigger_info(context: Any) -> dict:
 
 def training_set(pipeline: str, context: Any) -> dict:
     """Build the point-in-time training set for the window this run covers."""
-    import datetime as dt
+    return run_task(pipeline, "training_set", context)
 
-    from r2p.errors import DataError
-    from r2p.runner import run_stage
-    from r2p.training_set.build import build_training_set
 
-    run_id = run_id_from_context(context)
-    try:
-        trigger = trigger_info(context)
-        cfg, run = run_config(pipeline, context)
-        cutoff = dt.date.fromisoformat(trigger["cutoff"])
-        out = run_stage(run, "training_set", build_training_set, cfg, cutoff, run_id)
-    except DataError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+def _training_set_out(pipeline: str, context: Any, out: dict, _: tuple, params: dict) -> dict:
+    """What the training DAG's tasks get of the training set: URIs, trigger, row count."""
     return {
         "dataset_uri": out["dataset_uri"],
         "manifest_uri": out["manifest_uri"],
-        "trigger": trigger,
+        "trigger": params["trigger"],
         "rows": out["manifest"]["rows"],
     }
 
 
-def training_stage(pipeline: str, stage: str, context: Any, *args: Any) -> dict:
-    """Run a training stage (eager_check, prototype, retrain) on XCom'd URIs.
-
-    ``args``: the training set's outputs, then (retrain only) the prototype's and the trigger.
-    """
-    from r2p.errors import DataError
-    from r2p.evaluation.stage import evaluate_stage
-    from r2p.export import stage as export
-    from r2p.runner import run_stage
-    from r2p.training import stage as stages
-
-    fn = {
-        "eager_check": stages.eager_check_stage,
-        "prototype": stages.prototype_stage,
-        "retrain": stages.retrain_stage,
-        "export": export.export_stage,
-        "infra_validate": export.infra_validate_stage,
-        "parity": export.parity_stage,
-        "evaluate": evaluate_stage,
-    }[stage]
-    run_id = run_id_from_context(context)
-    try:
-        cfg, run = run_config(pipeline, context)
-        out = run_stage(run, stage, fn, cfg, args[0], run_id, *args[1:])
-    except DataError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
+def _slim(pipeline: str, context: Any, out: dict, *_: Any) -> dict:
+    """A training stage's outputs without its per-epoch history (that is in its record)."""
     return {k: v for k, v in out.items() if k != "history"}
 
 
-def validate(pipeline: str, context: Any) -> dict:
-    """Run the Great Expectations suites on the interval's offline partitions."""
-    from r2p.validation.stage import validate_partition
+def _candidate(pipeline: str, context: Any, out: dict, upstream: tuple, params: dict) -> dict:
+    """After ``parity``, a candidate that passed: what evaluation ranks."""
+    return {"model": params["model"], "export": upstream[2], "parity": out}
 
-    return _run(pipeline, "validate", context, validate_partition)
+
+def with_failures(cfg: Any, run: Any, passed: list[dict]) -> list[dict]:
+    """The candidates that passed parity, and one entry per model that did not: the first
+    of its stages that failed, from the run's stage records."""
+    from r2p.orchestration.stages import STAGES
+    from r2p.runner import manifest
+
+    names = {c.get("model") for c in passed}
+    records = manifest(run)["stages"]
+    out = list(passed)
+    for spec in cfg.models:
+        if spec.name in names:
+            continue
+        labels = {
+            s.label(of=len(cfg.models), model=spec.name): s.name for s in STAGES if s.per == "model"
+        }
+        failed = sorted(
+            (r for label, r in records.items() if label in labels and r["status"] == "failed"),
+            key=lambda r: r["started_at"],
+        )
+        if failed:
+            err = failed[0]["error"] or {}
+            where = labels[failed[0]["stage"]]
+            error = f"{err.get('type', 'Error')}: {err.get('message', '')}"
+        else:
+            where, error = "-", "did not finish (see the task's Airflow log)"
+        out.append({"model": spec.name, "failed": {"stage": where, "error": error}})
+    return out
 
 
 def _champion_event(context: Any, asset: Any, pipeline: str, out: dict) -> None:
@@ -206,31 +256,35 @@ def _champion_event(context: Any, asset: Any, pipeline: str, out: dict) -> None:
     }
 
 
-def promote(pipeline: str, context: Any, asset: Any, dataset: dict, evaluation: dict) -> dict:
-    """Carry out a ``promote`` verdict; skipped (no asset event) for any other verdict."""
+def _promoted(pipeline: str, context: Any, out: dict, *_: Any) -> dict:
+    """After ``promote``: a promotion emits the champion asset; any other verdict skips."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from r2p.errors import DataError
-    from r2p.promotion.stage import promote_stage
-    from r2p.runner import run_stage
+    from r2p.orchestration.assets import champion_asset
 
-    run_id = run_id_from_context(context)
-    try:
-        cfg, run = run_config(pipeline, context)
-        out = run_stage(run, "promote", promote_stage, cfg, dataset, run_id, evaluation)
-    except DataError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     if not out["promoted"]:
         raise AirflowSkipException(f"not promoted: {out['why']}")
-    _champion_event(context, asset, pipeline, out)
+    _champion_event(context, champion_asset(pipeline), pipeline, out)
     return out
+
+
+AFTER: dict[str, Callable[..., Any]] = {
+    "materialize": _publish_features,
+    "training_set": _training_set_out,
+    "eager_check": _slim,
+    "prototype": _slim,
+    "retrain": _slim,
+    "export": _slim,
+    "infra_validate": _slim,
+    "parity": _candidate,
+    "promote": _promoted,
+}
 
 
 def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
     """The ``<pipeline>_promotion`` DAG: rollback, force or reconcile, from the run's params."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from r2p.errors import DataError
     from r2p.promotion import promote as p
     from r2p.runner import run_stage
 
@@ -248,11 +302,9 @@ def operate_promotion(pipeline: str, context: Any, asset: Any) -> dict:
             return p.force(cfg, version=int(params["version"]), reason=reason, who=who)
         return p.reconcile(cfg, reason=reason, who=who)
 
-    try:
+    with _data_errors_fail():
         cfg, run = run_config(pipeline, context)
         out = run_stage(run, f"promotion_{action}", operate, cfg)
-    except DataError as exc:
-        raise AirflowFailException(f"{type(exc).__name__}: {exc}") from exc
     summary = {
         "outcome": out["outcome"],
         "version": (out.get("champion") or {}).get("registry_version"),

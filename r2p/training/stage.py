@@ -120,9 +120,12 @@ def retrain_stage(
     trigger: dict[str, Any] | None = None,
     model: str | None = None,
 ) -> dict[str, Any]:
-    """Retrain in TensorFlow graph mode (or reuse), commit weights, track both in MLflow."""
+    """Retrain in TensorFlow graph mode (or reuse), commit weights, track both in MLflow.
+    ``trigger`` defaults to the one the training set carries."""
     from r2p.training import tracking
     from r2p.training.tf_trainer import train_tf
+
+    trigger = trigger if trigger is not None else dataset.get("trigger") or {}
 
     name, key, cached = _cached(cfg, dataset, model, "models", "tensorflow")
     if cached is not None:
@@ -145,7 +148,7 @@ def retrain_stage(
         "dataset_hash": manifest["content_hash"],
         "dataset_uri": dataset["dataset_uri"],
         "feature_service": manifest["feature_service"],
-        "trigger": trigger or {},
+        "trigger": trigger,
         "code_version": code_version(),
         "lock_hash": lock_hash(),
         "run_id": run_id,
@@ -174,7 +177,7 @@ def retrain_stage(
             "r2p.code_version": code_version(),
             "r2p.lock_hash": lock_hash()[:16],
             "r2p.feature_service": manifest["feature_service"],
-            "r2p.from_backfill": str((trigger or {}).get("from_backfill", False)),
+            "r2p.from_backfill": str(trigger.get("from_backfill", False)),
             "r2p.airflow_run_id": run_id,
         },
         histories={"torch": prototype["history"], "tf": result.history},

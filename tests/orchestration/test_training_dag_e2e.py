@@ -21,6 +21,7 @@ START = dt.date(2026, 11, 10)
 def test_data_then_training(name, request, tmp_path, monkeypatch) -> None:
     cfg = request.getfixturevalue(name)
     data = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    data["models"] = data["models"][:1]  # one candidate (several: test_candidates_e2e)
     data["models"][0]["epochs"] = 2  # shrunk: the real config, two knobs smaller
     data.setdefault("gates", {})["min_eval_rows"] = 20
     configs = tmp_path / "configs"
