@@ -434,6 +434,9 @@ class Gates(Strict):
     # with confidence (the whole interval of its improvement below zero); "better" needs the
     # candidate to beat it with confidence; "ignore" only reports it.
     baseline: Literal["not_worse", "better", "ignore"] = "not_worse"
+    # A reference reported beside the baseline, never gated: "hgb" fits scikit-learn's
+    # HistGradientBoostingClassifier on the same train split and encoding; "none" skips it.
+    reference: Literal["hgb", "none"] = "hgb"
     first_run: Literal["promote", "manual"] = "promote"
     parity_metric_tolerance: float = Field(0.02, ge=0)
     parity_min_agreement: float = Field(0.97, ge=0, le=1)

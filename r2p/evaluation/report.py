@@ -7,7 +7,14 @@ import html
 import math
 from typing import Any
 
-COLOURS = {"candidate": "#1f77b4", "champion": "#d62728", "baseline": "#7f7f7f"}
+COLOURS = {
+    "candidate": "#1f77b4",
+    "champion": "#d62728",
+    "baseline": "#7f7f7f",
+    "reference_hgb": "#2ca02c",
+}
+# Reported models, never gated: decision.json key -> the report's name for them
+REFERENCES = {"reference_hgb": "HGB reference (not gated)"}
 VERDICT_COLOURS = {
     "promote": "#27ae60",
     "reject": "#eb5757",
@@ -44,21 +51,39 @@ def _metrics_table(decision: dict[str, Any]) -> str:
     metrics = decision["metrics"]
     floors = decision["thresholds"]["floors"]
     deltas = decision.get("deltas", {})
+    refs = [k for k in REFERENCES if k in metrics]
+    models = ["candidate", "champion", "baseline", *refs]
+    against = ["champion", "baseline", *refs]
     rows = []
     for m in sorted(metrics.get("candidate", {})):
         cells = [f'<td class="l">{_e(m)}</td>']
-        cells += [f"<td>{_num(metrics.get(k, {}).get(m))}</td>" for k in COLOURS]
-        cells.append(f"<td>{_delta(deltas.get('vs_champion', {}).get(m))}</td>")
-        cells.append(f"<td>{_delta(deltas.get('vs_baseline', {}).get(m))}</td>")
+        cells += [f"<td>{_num(metrics.get(k, {}).get(m))}</td>" for k in models]
+        cells += [f"<td>{_delta(deltas.get(f'vs_{k}', {}).get(m))}</td>" for k in against]
         cells.append(f"<td>{_num(floors.get(m))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     conf = decision["thresholds"]["improvement"]["confidence"]
+    names = {"candidate": "candidate", "champion": "champion", "baseline": "baseline", **REFERENCES}
     head = (
-        '<tr><th class="l">metric</th><th>candidate</th><th>champion</th><th>baseline</th>'
-        f"<th>candidate &minus; champion [{conf:.0%} CI]</th>"
-        f"<th>candidate &minus; baseline [{conf:.0%} CI]</th><th>floor</th></tr>"
+        '<tr><th class="l">metric</th>'
+        + "".join(f"<th>{_e(names[k])}</th>" for k in models)
+        + "".join(f"<th>candidate &minus; {_e(names[k])} [{conf:.0%} CI]</th>" for k in against)
+        + "<th>floor</th></tr>"
     )
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<table>{head}{''.join(rows)}</table>{_reference_note(decision)}"
+
+
+def _reference_note(decision: dict[str, Any]) -> str:
+    """What the reported reference is, or why it is missing; it never decides."""
+    ref = decision.get("reference")
+    if not ref:
+        return ""
+    if ref.get("error"):
+        return f'<p class="fail">HGB reference (not gated) failed: {_e(ref["error"])}</p>'
+    return (
+        f"<p><small>HGB reference (not gated): {_e(ref['kind'])} fitted on the candidate's "
+        f"train split ({ref['train_rows']} rows) with its encoding, to show how far the "
+        "candidate is from a strong tabular model; it never changes the verdict.</small></p>"
+    )
 
 
 def _checks_table(decision: dict[str, Any]) -> str:

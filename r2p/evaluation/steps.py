@@ -19,6 +19,7 @@ import numpy as np
 from r2p import storage
 from r2p.config.schema import PipelineConfig
 from r2p.evaluation import gates as g
+from r2p.evaluation import reference
 from r2p.evaluation.metrics import Measured, Scored, improvement_ci, measure
 from r2p.versioning import code_version, lock_hash
 
@@ -30,9 +31,10 @@ if TYPE_CHECKING:  # pandas is imported by the step that reads the rows, not by 
 class Predictions:
     """Every model's probabilities on the window's rows, scored against their labels."""
 
-    scored: dict[str, Scored]  # candidate, champion (when there is one), baseline
+    scored: dict[str, Scored]  # candidate, champion (when there is one), baseline, reference
     classes: list[str]
     baseline: dict[str, Any]  # what the baseline was trained on
+    reference: dict[str, Any] | None = None  # the reported reference (None: gates.reference none)
 
 
 def evaluate(
@@ -58,6 +60,8 @@ def evaluate(
     measured = measure(cfg.gates, pred.scored)
     decision["metrics"], decision["deltas"] = measured.shown, measured.deltas
     checks += gate_checks(cfg, trigger, measured)
+    decision["reference"] = pred.reference  # reported, never gated: added after the gates
+    decision["deltas"] = {**measured.deltas, **reference.reference_deltas(cfg, measured)}
     figs = figures(pred)
     decision["per_class"] = figs["per_class"]
     return decide(decision, checks, start, measured.boot.seconds), figs
@@ -141,7 +145,8 @@ def window_checks(
     return checks
 
 
-# Step 2: predictions of the candidate, the champion and the baseline on the same rows.
+# Step 2: predictions of the candidate, the champion, the baseline and the reported reference
+# on the same rows.
 
 
 def predictions(
@@ -160,9 +165,12 @@ def predictions(
     if champion:
         proba["champion"] = pb_predict(champion, rows)
     proba["baseline"], baseline = baseline_probabilities(cfg, candidate, rows)
+    ref_proba, ref_info = reference.reported(cfg, candidate, rows)
+    if ref_proba is not None:
+        proba[reference.scored_name(cfg)] = ref_proba
     n, pos = len(pre.classes), positive_index(cfg)
     scored = {k: Scored(p, y, n, pos) for k, p in proba.items()}
-    return Predictions(scored, list(pre.classes), baseline)
+    return Predictions(scored, list(pre.classes), baseline, reference=ref_info)
 
 
 def pb_predict(ref: dict[str, Any], rows: Any) -> np.ndarray:
