@@ -87,7 +87,7 @@ def test_decision_records_inputs_thresholds_metrics_and_intervals(in_world) -> N
         assert delta["low"] <= delta["delta"] <= delta["high"], m
     assert d["baseline"]["kind"] == "logistic_regression"
     assert 0 < d["timings"]["bootstrap_share"] < 1
-    assert set(d["per_class"]) == {"candidate", "champion", "baseline"}
+    assert set(d["per_class"]) == {"candidate", "champion", "baseline", "reference_hgb"}
     assert set(d["per_class"]["candidate"]) == set(in_world.cfg.dataset.label.classes)
     support = sum(c["support"] for c in d["per_class"]["candidate"].values())
     assert support == d["window"]["rows"]
