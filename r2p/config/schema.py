@@ -392,8 +392,9 @@ class ModelSpec(Strict):
 
 
 # Evaluation metrics. For more than two classes roc_auc, f1, precision and recall are the macro
-# (one-vs-rest) averages; for two, they are of the positive class. log_loss: lower is better.
-METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "precision", "recall")
+# (one-vs-rest) averages; for two, they are of the positive class. balanced_accuracy: the mean
+# recall of every class. log_loss: lower is better.
+METRICS = ("accuracy", "roc_auc", "f1", "log_loss", "precision", "recall", "balanced_accuracy")
 LOWER_IS_BETTER = frozenset({"log_loss"})
 
 
@@ -421,9 +422,11 @@ class Gates(Strict):
     """When a candidate may replace the champion (DESIGN §5), and the parity/export limits.
 
     ``floors``: a metric's worst acceptable value (a maximum for log_loss). The improvement
-    metric must have a floor: a missing threshold fails closed. ``first_run``: with no champion
-    yet, ``promote`` a candidate that passes its floors and beats the baseline, or leave it to
-    a person (``manual``: ``r2p promotion force``).
+    metric must have a floor: a missing threshold fails closed. ``guard``: metrics the candidate
+    must not lose on, against the baseline or (beyond ``max_regression``) the champion, with
+    confidence. ``first_run``: with no champion yet, ``promote`` a candidate that passes its
+    floors and guards and is not beaten by the baseline, or leave it to a person (``manual``:
+    ``r2p promotion force``).
     """
 
     min_eval_rows: int = Field(200, ge=1)
@@ -437,10 +440,31 @@ class Gates(Strict):
     # A reference reported beside the baseline, never gated: "hgb" fits scikit-learn's
     # HistGradientBoostingClassifier on the same train split and encoding; "none" skips it.
     reference: Literal["hgb", "none"] = "hgb"
+    # Guard metrics: none may be worse than the baseline's with confidence (unless baseline is
+    # "ignore"), nor worse than the champion's by more than max_regression[metric] with
+    # confidence. f1 is the positive class's for two classes, the macro average for more.
+    guard: list[Metric] = ["log_loss", "accuracy", "f1"]
+    max_regression: dict[Metric, Annotated[float, Field(ge=0)]] = {}  # absolute; default 0
+    # A candidate predicting one class for at least this share of the evaluation rows, while
+    # that class is a smaller share of the labels, is degenerate: rejected by name.
+    degenerate_share: float = Field(0.95, gt=0.5, le=1)
     first_run: Literal["promote", "manual"] = "promote"
     parity_metric_tolerance: float = Field(0.02, ge=0)
     parity_min_agreement: float = Field(0.97, ge=0, le=1)
     max_pb_bytes: int = Field(2**31 - 1 - 2**20, ge=1)  # just under protobuf's 2 GB limit
+
+    @model_validator(mode="after")
+    def _guards(self) -> Gates:
+        twice = sorted({m for m in self.guard if self.guard.count(m) > 1})
+        if twice:
+            raise ValueError(f"gates.guard lists {twice} more than once")
+        stray = sorted(set(self.max_regression) - set(self.guard))
+        if stray:
+            raise ValueError(
+                f"gates.max_regression names {stray}, which gates.guard {self.guard} does not "
+                "guard: add them to gates.guard or remove them"
+            )
+        return self
 
 
 class Promotion(Strict):

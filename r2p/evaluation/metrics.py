@@ -2,9 +2,15 @@
 and every bootstrap resample (weights = how often each row was drawn).
 
 Binary: precision, recall, F1 and ROC AUC of the positive class. More classes: their macro
-(one-vs-rest) averages. ROC AUC is the Mann-Whitney statistic with ties counted half, computed
-in O(rows) per resample from one sort done up front; with unit weights it equals scikit-learn's
-``roc_auc_score`` (a test holds them together).
+(one-vs-rest) averages. Balanced accuracy: the mean recall of every class. ROC AUC is the
+Mann-Whitney statistic with ties counted half, computed in O(rows) per resample from one sort
+done up front; with unit weights it equals scikit-learn's ``roc_auc_score`` (a test holds them
+together). A metric of a class the rows do not hold (ROC AUC, F1, balanced accuracy) is NaN:
+it cannot be computed, so a gate on it fails closed.
+
+The predicted class is the argmax, or for two classes the positive one when its probability
+reaches ``threshold`` (:func:`predicted_classes`); accuracy, F1 and the confusion counts
+follow it.
 """
 
 from __future__ import annotations
@@ -42,17 +48,38 @@ class _Auc:
         return float(pos @ (below + 0.5 * neg) / total)
 
 
+def predicted_classes(
+    proba: np.ndarray, positive: int | None, threshold: float | None
+) -> np.ndarray:
+    """Each row's predicted class: the argmax, or (two classes, a ``threshold``) ``positive``
+    when its probability is at least ``threshold`` and the other class otherwise."""
+    if threshold is None or positive is None or proba.shape[1] != 2:
+        return proba.argmax(axis=1)
+    return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
+
+
+def f1_score(tp: float, fp: float, fn: float) -> float:
+    """F1 of one class from its (weighted) counts; NaN when the rows hold none of the class
+    (``tp + fn == 0``): no F1 can be computed then."""
+    if tp + fn <= 0:
+        return float("nan")
+    return float(2 * tp / (2 * tp + fp + fn))
+
+
 @dataclass
 class Scored:
-    """One model's probabilities on the evaluation rows, prepared for weighted metrics."""
+    """One model's probabilities on the evaluation rows, prepared for weighted metrics;
+    ``threshold`` (two classes only): the positive class's operating point (None: argmax)."""
 
     proba: np.ndarray
     y: np.ndarray
     n_classes: int
     positive: int | None
+    threshold: float | None = None
     pred: np.ndarray = field(init=False)
     _loss: np.ndarray = field(init=False)
     _correct: np.ndarray = field(init=False)
+    _actual: np.ndarray = field(init=False)  # rows x classes: one-hot labels
     _counts: list[np.ndarray] = field(init=False)  # per class: rows x (tp, fp, fn) indicators
     _aucs: list[_Auc] = field(init=False)
 
@@ -61,9 +88,10 @@ class Scored:
         p = np.clip(raw, EPS, 1.0)
         p /= p.sum(axis=1, keepdims=True)
         self.proba = p
-        self.pred = p.argmax(axis=1)
+        self.pred = predicted_classes(p, self.positive, self.threshold)
         self._loss = -np.log(p[np.arange(len(self.y)), self.y])
         self._correct = (self.pred == self.y).astype(np.float64)
+        self._actual = (self.y[:, None] == np.arange(self.n_classes)).astype(np.float64)
         self._counts = []
         for k in self.classes_scored:
             predicted, actual = self.pred == k, self.y == k
@@ -88,7 +116,9 @@ class Scored:
             tp, fp, fn = w @ counts
             precision.append(tp / (tp + fp) if tp + fp > 0 else 0.0)
             recall.append(tp / (tp + fn) if tp + fn > 0 else 0.0)
-            f1.append(2 * tp / (2 * tp + fp + fn) if tp + fp + fn > 0 else 0.0)
+            f1.append(f1_score(tp, fp, fn))
+        support = w @ self._actual
+        hits = (w * self._correct) @ self._actual
         return {
             "accuracy": float(w @ self._correct / total),
             "log_loss": float(w @ self._loss / total),
@@ -96,7 +126,16 @@ class Scored:
             "recall": float(np.mean(recall)),
             "f1": float(np.mean(f1)),
             "roc_auc": float(np.mean([a.value(w) for a in self._aucs])),
+            "balanced_accuracy": float(np.mean(hits / support))
+            if np.all(support > 0)
+            else float("nan"),
         }
+
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """(each class's share of the predictions, its share of the labels)."""
+        n = max(len(self.y), 1)
+        predicted_share = np.bincount(self.pred, minlength=self.n_classes) / n
+        return predicted_share, self._actual.sum(axis=0) / n
 
 
 def improvement(metric: str, challenger: float, incumbent: float) -> float:
@@ -168,11 +207,18 @@ class Measured:
     boot: Bootstrap
 
 
+def gated(gates: Gates) -> list[str]:
+    """Every metric a gate reads: the reported ones, the floors, the improvement metric and
+    the guards (each must be computable, or the evaluation fails closed)."""
+    named = {gates.improvement.metric, *gates.metrics, *gates.floors, *gates.guard}
+    return sorted(named)
+
+
 def measure(gates: Gates, scored: dict[str, Scored]) -> Measured:
     """Every model's metrics, and the candidate's gains over the baseline and the champion
     (when scored) on the same resampled rows."""
     imp = gates.improvement
-    names = sorted(set(gates.metrics) | set(gates.floors) | {imp.metric})
+    names = gated(gates)
     point = {k: s.values() for k, s in scored.items()}
     boot = paired_bootstrap(scored, imp.bootstrap_samples, imp.seed)
     deltas = {"vs_baseline": deltas_of(names, boot, point, "baseline", imp.confidence)}

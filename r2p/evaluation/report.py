@@ -97,6 +97,42 @@ def _checks_table(decision: dict[str, Any]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def _guards_section(decision: dict[str, Any]) -> list[str]:
+    """Every guard metric's paired interval against the baseline and the champion, and
+    whether it held, with the check that decided the verdict."""
+    guards = decision.get("guards") or {}
+    against = [a for a in ("baseline", "champion") if f"vs_{a}" in guards]
+    if not against:
+        return []
+    head = '<tr><th class="l">guard metric</th><th>candidate</th>' + "".join(
+        f"<th>{a}</th><th>improvement vs {a} [CI]</th><th>allowed regression</th><th>result</th>"
+        for a in against
+    )
+    rows = []
+    for i, first in enumerate(guards[f"vs_{against[0]}"]):
+        cells = f'<td class="l">{_e(first["metric"])}</td><td>{_num(first["candidate"])}</td>'
+        cells += "".join(_guard_cells(guards[f"vs_{a}"][i]) for a in against)
+        rows.append(f"<tr>{cells}</tr>")
+    decided = decision.get("decided_by") or {}
+    on = f" on {_e(decided['metric'])}" if decided.get("metric") else ""
+    conf = decision["thresholds"]["improvement"]["confidence"]
+    note = (
+        f"<p>A guard fails when the whole {conf:.0%} paired-bootstrap interval of the "
+        "candidate's improvement lies below minus the allowed regression (positive = better). "
+        f"Decided by: <b>{_e(decided.get('check', 'every gate passed'))}</b>{on}.</p>"
+    )
+    return ["<h2>Guards</h2>", note, f"<table>{head}{''.join(rows)}</table>"]
+
+
+def _guard_cells(r: dict[str, Any]) -> str:
+    result = "held" if r["passed"] else "FAILED"
+    return (
+        f"<td>{_num(r['other'])}</td><td>{_num(r['improvement'])} <small>[{_num(r['low'])}, "
+        f"{_num(r['high'])}]</small></td><td>{_num(r['allowed'])}</td>"
+        f'<td class="l {"pass" if r["passed"] else "fail"}">{result}</td>'
+    )
+
+
 def _plot(title: str, xlabel: str, ylabel: str, series: dict[str, list], diagonal: int) -> str:
     w, h, pad = 320, 300, 40
     size_x, size_y = w - 2 * pad, h - 2 * pad
@@ -239,6 +275,7 @@ def render(decision: dict[str, Any], figures: dict[str, Any]) -> str:
         f"entities, from <code>{_e(window['source_dataset_uri'])}</code>.</p>",
         "<h2>Gates</h2>",
         _checks_table(decision),
+        *_guards_section(decision),
         *(_figures_section(decision, figures) if decision.get("metrics") else []),
         "<h2>Lineage</h2>",
         _lineage(decision),

@@ -59,7 +59,8 @@ def evaluate(
     decision["baseline"] = pred.baseline
     measured = measure(cfg.gates, pred.scored)
     decision["metrics"], decision["deltas"] = measured.shown, measured.deltas
-    checks += gate_checks(cfg, trigger, measured)
+    decision["guards"] = guards(cfg, measured)
+    checks += gate_checks(cfg, trigger, measured, pred, decision["guards"])
     decision["reference"] = pred.reference  # reported, never gated: added after the gates
     decision["deltas"] = {**measured.deltas, **reference.reference_deltas(cfg, measured)}
     figs = figures(pred)
@@ -186,18 +187,44 @@ def pb_predict(ref: dict[str, Any], rows: Any) -> np.ndarray:
 # Step 3, the metrics, is ``metrics.measure``. Step 4: the gates on what was measured.
 
 
-def gate_checks(cfg: PipelineConfig, trigger: dict[str, Any], m: Measured) -> list[g.Check]:
-    """Backfill, computable metrics and floors, the baseline, then the champion (or the
-    first-run policy), in the order a reviewer asks about them."""
+def guards(cfg: PipelineConfig, m: Measured) -> dict[str, list[dict[str, Any]]]:
+    """Every guard metric against the baseline and (when there is one) the champion."""
+    return {
+        f"vs_{against}": g.guard_rows(cfg.gates, m.point, m.deltas[f"vs_{against}"], against)
+        for against in ("baseline", "champion")
+        if f"vs_{against}" in m.deltas
+    }
+
+
+def gate_checks(
+    cfg: PipelineConfig,
+    trigger: dict[str, Any],
+    m: Measured,
+    pred: Predictions,
+    guard_rows: dict[str, list[dict[str, Any]]],
+) -> list[g.Check]:
+    """Backfill, computable metrics, a degenerate candidate, floors, the baseline and its
+    guards, then the champion and its guards (or the first-run policy), in the order a
+    reviewer asks about them."""
     gates, metric = cfg.gates, cfg.gates.improvement.metric
-    cand, champ = m.point["candidate"], m.point.get("champion")
-    checks = [g.trigger_check(trigger), *g.metric_checks(gates, cand, champ)]
+    cand, champ, base = m.point["candidate"], m.point.get("champion"), m.point["baseline"]
+    scored = pred.scored["candidate"]
+    predicted, labelled = scored.shares()
+    absent = [c for c, share in zip(pred.classes, labelled, strict=True) if share == 0]
+    checks = [
+        g.trigger_check(trigger),
+        g.computable_check(gates, cand, champ, absent),
+        g.degenerate_check(gates, pred.classes, list(predicted), list(labelled), len(scored.y)),
+        *g.floor_checks(gates, cand, base),
+    ]
     base_ci = improvement_ci(m.deltas["vs_baseline"][metric])
-    checks.append(g.baseline_check(gates, cand[metric], m.point["baseline"][metric], base_ci))
+    checks.append(g.baseline_check(gates, cand[metric], base[metric], base_ci))
+    checks.append(g.guard_check(gates, guard_rows["vs_baseline"], "baseline"))
     if champ is None:
         return [*checks, g.first_run_check(gates)]
     champ_ci = improvement_ci(m.deltas["vs_champion"][metric])
-    return [*checks, g.improvement_check(gates, cand[metric], champ[metric], champ_ci)]
+    checks.append(g.improvement_check(gates, cand[metric], champ[metric], champ_ci))
+    return [*checks, g.guard_check(gates, guard_rows["vs_champion"], "champion")]
 
 
 # Step 5: the verdict.
@@ -206,8 +233,10 @@ def gate_checks(cfg: PipelineConfig, trigger: dict[str, Any], m: Measured) -> li
 def decide(
     decision: dict[str, Any], checks: list[g.Check], start: float, boot_s: float = 0.0
 ) -> dict[str, Any]:
-    """The first failed check decides (all passed: promote); the checks and timings recorded."""
+    """The first failed check decides (all passed: promote); the checks, the deciding one's
+    figures and the timings recorded."""
     decision["verdict"], decision["reason"] = g.verdict(checks)
+    decision["decided_by"] = g.decided_by(checks)
     decision["checks"] = [c.as_json() for c in checks]
     total = time.perf_counter() - start
     decision["timings"] = {
