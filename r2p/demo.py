@@ -174,7 +174,7 @@ def run_demo(days: int = 12, end: dt.date | None = None, pipelines: list[str] | 
         f"r2p demo: home {home()}\n          storage {storage_uri()}\n"
         f"          landing {landing_uri()}\n          days {start} .. {end}\n"
     )
-    failures = 0
+    failures, outcomes = 0, {}
     for cfg in cfgs:
         written = run_stage(
             RunInfo(cfg.pipeline, f"sample__{end.isoformat()}"),
@@ -195,6 +195,7 @@ def run_demo(days: int = 12, end: dt.date | None = None, pipelines: list[str] | 
             failures += not result.ok
         needed = min_days_for_training(cfg)
         if days < needed:
+            outcomes[cfg.pipeline] = f"training skipped ({days} day(s) loaded, {needed} needed)"
             print(
                 f"  training skipped: {days} day(s) loaded, a train split needs at least "
                 f"{needed} (label delay {cfg.dataset.label.delay_days} + valid "
@@ -204,11 +205,44 @@ def run_demo(days: int = 12, end: dt.date | None = None, pipelines: list[str] | 
             (training,) = run_dag_tests(f"{cfg.pipeline}_training", [end])
             print_training(training, cfg.pipeline)
             failures += not training.ok
+            outcomes[cfg.pipeline] = training_outcome(training, cfg.pipeline)
         print(f"  offline partitions: {storage_uri()}/offline/{cfg.dataset.name}/")
         print(f"  validation results and Data Docs: {storage_uri()}/validation/{cfg.dataset.name}/")
         print(f"  quarantine: {storage_uri()}/quarantine/{cfg.dataset.name}/\n")
-    print(
-        "demo finished"
-        + (f" with {failures} failed run(s)" if failures else ": every run succeeded")
-    )
+    print(closing(failures, outcomes))
     return 1 if failures else 0
+
+
+def training_outcome(result: DagTestResult, pipeline: str) -> str:
+    """``promoted, champion vN``, or why no model was promoted: the deciding check and its
+    figures ("rejected: baseline_guard — log_loss 0.5120 vs baseline 0.4310 (...)")."""
+    from r2p.evaluation.gates import told
+
+    stages = manifest(RunInfo(pipeline, result.run_id))["stages"] if result.run_id else {}
+    ev = (stages.get("evaluate") or {}).get("outputs")
+    pr = (stages.get("promote") or {}).get("outputs")
+    if isinstance(pr, dict) and pr.get("promoted"):
+        return f"promoted, champion v{pr['version']}"
+    if isinstance(ev, dict) and ev.get("verdict"):
+        if ev["verdict"] == "promote":  # the gates passed; the promotion refused or failed
+            why = pr.get("why") if isinstance(pr, dict) else "the promote task did not finish"
+            return f"not promoted: {why}"
+        return told(ev["verdict"], ev["reason"], ev.get("champion_version"))
+    return f"training failed ({result.state or 'did not finish'}): no model promoted"
+
+
+def closing(failures: int, outcomes: dict[str, str]) -> str:
+    """The demo's last lines: whether every run succeeded, and per pipeline whether a model
+    was promoted and, when none was, why (never a bare "every run succeeded" then)."""
+    head = "demo finished" + (
+        f" with {failures} failed run(s)" if failures else ": every run succeeded"
+    )
+    if not outcomes:
+        return head
+    kept = [p for p, o in outcomes.items() if not o.startswith("promoted")]
+    tail = (
+        f", but no model was promoted for {len(kept)} of {len(outcomes)} pipeline(s)"
+        if kept
+        else "; every pipeline promoted a model"
+    )
+    return "\n".join([head + tail, *(f"  {p}: {o}" for p, o in outcomes.items())])

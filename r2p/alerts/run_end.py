@@ -150,22 +150,28 @@ def row_defects_message(cfg: Any, stages: dict[str, Any]) -> Any | None:
 
 def training_message(cfg: Any, stages: dict[str, Any], run_id: str) -> Any | None:
     """The team's summary of a training run that changed nothing (a promotion announces
-    itself): verdict, metrics with deltas, why the challenger lost, the report."""
+    itself): the deciding check and its figures ("rejected: baseline_guard — log_loss ...
+    vs baseline ..."), the guards, metrics with deltas, the champion (or why there is none),
+    the report."""
     from r2p_jandi import JandiMessage
 
     from r2p import storage
+    from r2p.evaluation.gates import told
 
     ev = (stages.get("evaluate") or {}).get("outputs")
     pr = (stages.get("promote") or {}).get("outputs") or {}
     if not isinstance(ev, dict) or pr.get("promoted"):
         return None
     decision = storage.read_json(storage.path(ev["decision_uri"]))
+    version = (decision.get("champion") or {}).get("registry_version")
     return JandiMessage(
         f"[{cfg.pipeline}] champion kept: {ev['verdict']} ({decision['candidate']['model']}, "
         f"data to {decision['candidate']['data_end']})",
         "info" if ev["verdict"] != "not_evaluated" else "warning",
         [
-            ("Why", ev["reason"]),
+            ("Why", told(ev["verdict"], ev["reason"], version)),
+            ("Detail", ev["reason"]),
+            ("Guards", guard_lines(decision)),
             ("Metrics", metrics_lines(decision)),
             ("Champion", _version_line(decision)),
             ("Report", ev["report_uri"]),
@@ -175,10 +181,30 @@ def training_message(cfg: Any, stages: dict[str, Any], run_id: str) -> Any | Non
 
 
 def _version_line(decision: dict[str, Any]) -> str:
+    from r2p.evaluation.gates import NO_CHAMPION
+
     champion = decision.get("champion")
     if not champion:
-        return "none yet"
+        policy = [c for c in decision.get("checks", []) if c["name"] == "first_run_policy"]
+        return policy[0]["detail"] if policy and not policy[0]["passed"] else NO_CHAMPION
     return f"version {champion['registry_version']} stays (data to {champion['data_end']})"
+
+
+def guard_lines(decision: dict[str, Any]) -> str:
+    """``metric candidate vs baseline value, improvement [interval] held|FAILED`` per guard
+    metric, against the baseline and the champion."""
+    lines = [
+        f"{r['metric']} {_n(r['candidate'])} vs {r['against']} {_n(r['other'])}: "
+        f"{_n(r['improvement'], '+')} [{_n(r['low'], '+')}, {_n(r['high'], '+')}] "
+        f"{'held' if r['passed'] else 'FAILED'}"
+        for rows in (decision.get("guards") or {}).values()
+        for r in rows
+    ]
+    return "\n".join(lines) or "not evaluated"
+
+
+def _n(x: Any, sign: str = "") -> str:
+    return f"{x:{sign}.4f}" if isinstance(x, int | float) and x == x else "-"
 
 
 def metrics_lines(decision: dict[str, Any]) -> str:

@@ -119,8 +119,9 @@ def data_summary(result: Any, pipeline: str) -> dict[str, Any]:
 
 
 def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
-    """The training run's outcome: ``promoted``, ``rejected`` (with the reason) or
-    ``failed`` (the failing task and its message), from its tasks and stage records."""
+    """The training run's outcome: ``promoted``, ``rejected`` (with the reason, and ``told``:
+    the deciding check and its figures, what became of the champion) or ``failed`` (the
+    failing task and its message), from its tasks and stage records."""
     stages = _stages(result, pipeline)
     states = {t: s for t, (s, _) in result.task_states.items()}
     out: dict[str, Any] = {
@@ -147,6 +148,7 @@ def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
                 "report_uri",
                 "candidate_model",
                 "candidates",
+                "champion_version",
             )
         }
     if _failed(result):
@@ -160,6 +162,7 @@ def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
         )
     elif ev or pr:
         out.update(outcome="rejected", reason=pr.get("why") or f"{ev['verdict']}: {ev['reason']}")
+        out["told"] = _told(ev, pr)
     else:
         out.update(
             outcome="failed",
@@ -167,6 +170,18 @@ def training_summary(result: Any, pipeline: str) -> dict[str, Any]:
             message="the run finished without an evaluation (see the Airflow output)",
         )
     return out
+
+
+def _told(ev: dict[str, Any], pr: dict[str, Any]) -> str:
+    """What ``r2p train`` tells of a rejection: "rejected: <check> — <figures>; champion vN
+    kept" (or why there is no champion)."""
+    from r2p.evaluation.gates import REJECT, told
+
+    if ev.get("verdict") and ev.get("reason"):
+        if ev["verdict"] == "promote":  # the evaluation passed; the promotion refused it
+            return told(REJECT, f"promotion: {pr.get('why')}", ev.get("champion_version"))
+        return told(ev["verdict"], ev["reason"], ev.get("champion_version"))
+    return f"rejected: {pr.get('why')}"
 
 
 def _order(task: str) -> tuple[int, str]:
@@ -180,7 +195,8 @@ def _position(task: str, order: tuple[str, ...]) -> tuple[int, str]:
 
 
 def verdict_line(summary: dict[str, Any]) -> str:
-    """``verdict: promoted ...`` / ``rejected: why`` / ``failed: task: message``."""
+    """``verdict: promoted ...`` / ``rejected: <check> — <figures>; champion ...`` /
+    ``failed: task: message``."""
     if summary["outcome"] == "promoted":
         prev = summary.get("previous_version")
         return (
@@ -188,7 +204,7 @@ def verdict_line(summary: dict[str, Any]) -> str:
             f"{f' (previous v{prev})' if prev else ''}: {summary.get('reason')}"
         )
     if summary["outcome"] == "rejected":
-        return f"verdict: rejected, champion kept: {summary['reason']}"
+        return f"verdict: {summary.get('told') or 'rejected: ' + summary['reason']}"
     task = summary.get("failed_task")
     line = f"verdict: failed{f' at {task}' if task else ''}: {summary['message']}"
     ev = summary.get("evaluation") or {}
