@@ -366,9 +366,31 @@ class EarlyStopping(Strict):
     monitor: Literal["val_loss", "val_auc"] = "val_loss"
 
 
+class Plateau(Strict):
+    """``lr_schedule: plateau``: after ``patience`` epochs in a row without improving the
+    figure ``early_stopping.monitor`` names, the learning rate is multiplied by ``factor``
+    (never below ``min_learning_rate``)."""
+
+    factor: float = Field(0.5, gt=0, lt=1)
+    patience: int = Field(1, ge=1)
+
+
+CLASS_WEIGHTS = ("none", "balanced")
+
+
 class ModelSpec(Strict):
     """One candidate model. ``kind`` names its builder pair in ``r2p.training.models.REGISTRY``
-    (the same architecture in PyTorch and TensorFlow); ``layers`` are its hidden layers."""
+    (the same architecture in PyTorch and TensorFlow); ``layers`` are its hidden layers.
+
+    ``epochs`` is a maximum: early stopping ends training sooner. The learning rate of each
+    epoch follows ``lr_schedule``: ``none`` keeps ``learning_rate``; ``cosine`` anneals it
+    from ``learning_rate`` towards ``min_learning_rate`` over ``epochs``; ``plateau`` cuts it
+    as ``lr_plateau`` says. ``weight_decay`` is decoupled (AdamW-style, for sgd too): every
+    step shrinks each weight matrix by ``learning_rate * weight_decay`` of itself (biases and
+    normalisation scales are not decayed). ``class_weight`` weighs each row's loss by its
+    class: ``balanced`` is ``n / (k * count)`` on the train split, a mapping names classes of
+    ``dataset.label.classes`` (those left out weigh 1).
+    """
 
     name: Identifier
     kind: str = "mlp"
@@ -379,6 +401,11 @@ class ModelSpec(Strict):
     batch_size: int = Field(256, ge=1)
     epochs: int = Field(10, ge=1)
     early_stopping: EarlyStopping = EarlyStopping()
+    lr_schedule: Literal["none", "cosine", "plateau"] = "none"
+    lr_plateau: Plateau = Plateau()
+    min_learning_rate: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, allow_inf_nan=False)
+    class_weight: str | dict[str, float] = "none"
     seed: int = 42
 
     @field_validator("kind")
@@ -389,6 +416,40 @@ class ModelSpec(Strict):
         if value not in REGISTRY:
             raise ValueError(f"unknown model kind {value!r}; known: {sorted(REGISTRY)}")
         return value
+
+    @field_validator("class_weight", mode="before")
+    @classmethod
+    def _class_weight(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in CLASS_WEIGHTS:
+            return value
+        if isinstance(value, dict) and value:
+            for name, weight in value.items():
+                number = isinstance(weight, int | float) and not isinstance(weight, bool)
+                if not isinstance(name, str) or not number or not 0 < weight < float("inf"):
+                    raise ValueError(
+                        f"class_weight {name!r}: {weight!r} is not a positive finite number"
+                    )
+            return value
+        raise ValueError(
+            f"class_weight must be none, balanced or a mapping {{class: weight}}, got {value!r}"
+        )
+
+    @model_validator(mode="after")
+    def _schedule(self) -> ModelSpec:
+        if self.lr_schedule != "none" and self.min_learning_rate >= self.learning_rate:
+            raise ValueError(
+                f"min_learning_rate ({self.min_learning_rate}) must be below learning_rate "
+                f"({self.learning_rate}) for lr_schedule {self.lr_schedule}"
+            )
+        if self.lr_schedule == "plateau" and (
+            self.lr_plateau.patience >= self.early_stopping.patience
+        ):
+            raise ValueError(
+                f"lr_plateau.patience ({self.lr_plateau.patience}) must be below "
+                f"early_stopping.patience ({self.early_stopping.patience}): otherwise training "
+                "stops before the learning rate is ever cut"
+            )
+        return self
 
 
 # Evaluation metrics. For more than two classes roc_auc, f1, precision and recall are the macro
@@ -553,6 +614,15 @@ class PipelineConfig(Strict):
         names = [m.name for m in self.models]
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique, got {names}")
+        classes = self.dataset.label.classes
+        for i, model in enumerate(self.models):
+            weights = model.class_weight if isinstance(model.class_weight, dict) else {}
+            unknown = [c for c in weights if c not in classes]
+            if unknown:
+                raise ValueError(
+                    f"models[{i}].class_weight names {unknown}, not classes of "
+                    f"dataset.label.classes {classes}"
+                )
         return self
 
     def source(self, name: str) -> FeatureSource:

@@ -1,5 +1,8 @@
-"""Early stopping, the same for both trainers: the figure ``early_stopping.monitor`` names,
-read from each epoch's history row, decides the best epoch and when to stop.
+"""Epoch-level control, the same for both trainers: early stopping and the learning rate.
+
+The figure ``early_stopping.monitor`` names, read from each epoch's history row, decides the
+best epoch and when to stop (:class:`Stopper`); :class:`Schedule` gives each epoch's learning
+rate (``lr_schedule``), so PyTorch and TensorFlow train every epoch at the same rate.
 
 ``val_loss`` minimises the validation log loss, ``val_auc`` maximises the validation ROC AUC
 (``roc_auc`` for two classes, ``roc_auc_macro`` one-vs-rest for more), both as
@@ -15,6 +18,15 @@ from typing import Any
 from r2p.errors import DataError
 
 MIN_DELTA = 1e-6  # an epoch is better only by more than this
+# ``plateau``: an epoch counts as progress only when it beats the best by this fraction of it
+# (PyTorch's ReduceLROnPlateau default): the two frameworks' figures differ in their last
+# digits, and a smaller step is where their decisions to cut could part
+PLATEAU_THRESHOLD = 1e-4
+
+
+def better(value: float, best: float, higher: bool) -> bool:
+    """Whether ``value`` improves on ``best`` by more than :data:`MIN_DELTA`."""
+    return value > best + MIN_DELTA if higher else value < best - MIN_DELTA
 
 
 class MonitorError(DataError):
@@ -48,14 +60,55 @@ class Stopper:
     def improved(self, epoch: int, row: dict[str, float]) -> bool:
         """Record ``row`` (epoch ``epoch``); True when it is the best so far."""
         value = row[self.key]
-        better = value > self.best + MIN_DELTA if self.higher else value < self.best - MIN_DELTA
-        if better:
+        improved = better(value, self.best, self.higher)
+        if improved:
             self.best, self.best_epoch, self.waited = value, epoch, 0
         else:
             self.waited += 1
-        return better
+        return improved
 
     @property
     def stop(self) -> bool:
         """Whether ``patience`` epochs in a row brought no improvement."""
         return self.waited >= self.patience
+
+
+class Schedule:
+    """The learning rate of each epoch, as ``lr_schedule`` says.
+
+    ``none``: ``learning_rate`` throughout. ``cosine``: epoch ``e`` of ``E = epochs`` trains
+    at ``min + (lr - min) * (1 + cos(pi * e / E)) / 2`` (PyTorch's ``CosineAnnealingLR``
+    with ``T_max = epochs``, stepped per epoch). ``plateau``: after ``lr_plateau.patience``
+    epochs in a row without improving the figure the :class:`Stopper` watches, the rate is
+    multiplied by ``lr_plateau.factor`` (not below ``min_learning_rate``) and the count
+    starts again (PyTorch's ``ReduceLROnPlateau``, relative threshold
+    :data:`PLATEAU_THRESHOLD`, counting as Keras' does: ``patience`` bad epochs cut).
+    """
+
+    def __init__(self, spec: Any, stopper: Stopper) -> None:
+        self.spec, self.key, self.higher = spec, stopper.key, stopper.higher
+        self.lr = float(spec.learning_rate)
+        self.best = -math.inf if self.higher else math.inf
+        self.waited = 0
+
+    def rate(self, epoch: int) -> float:
+        """The learning rate to train epoch ``epoch`` (from 0) at."""
+        spec = self.spec
+        if spec.lr_schedule == "cosine":
+            low, top = spec.min_learning_rate, spec.learning_rate
+            return low + (top - low) * (1 + math.cos(math.pi * epoch / spec.epochs)) / 2
+        return self.lr
+
+    def observe(self, row: dict[str, float]) -> None:
+        """Take in an epoch's history row (``plateau`` only: it may cut the rate)."""
+        if self.spec.lr_schedule != "plateau":
+            return
+        value = row[self.key]  # log loss, AUC: never negative, so the scaled best is the bar
+        bar = self.best * (1 + PLATEAU_THRESHOLD if self.higher else 1 - PLATEAU_THRESHOLD)
+        if better(value, bar, self.higher):
+            self.best, self.waited = value, 0
+            return
+        self.waited += 1
+        if self.waited >= self.spec.lr_plateau.patience:
+            self.lr = max(self.lr * self.spec.lr_plateau.factor, self.spec.min_learning_rate)
+            self.waited = 0

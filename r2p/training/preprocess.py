@@ -27,6 +27,9 @@ import numpy as np
 import pandas as pd
 
 from r2p.config.schema import PipelineConfig
+from r2p.errors import DataError
+
+STANDARD_TOLERANCE = 1e-3  # of the train split's encoded mean (from 0) and sd (from 1)
 
 
 @dataclass(frozen=True)
@@ -162,3 +165,33 @@ def labels(pre: Preprocessing, frame: pd.DataFrame, column: str) -> np.ndarray:
     """Class indices (int64) of the label column, in the config's class order."""
     index = {c: i for i, c in enumerate(pre.classes)}
     return np.array([index[v] for v in frame[column]], dtype=np.int64)
+
+
+def moments(pre: Preprocessing, x: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Each number's (mean, sd) in an encoded matrix ``x``, over the rows where the number was
+    present (its missing indicator 0): on the train split, (0, 1) when standardised."""
+    flags = {n.name: len(pre.numeric) + i for i, n in enumerate(pre.indicators)}
+    out = {}
+    for j, n in enumerate(pre.numeric):
+        col = x[:, j].astype(np.float64)
+        if n.name in flags:
+            col = col[x[:, flags[n.name]] == 0]
+        if len(col):
+            out[n.name] = (float(col.mean()), float(col.std()))
+    return out
+
+
+def check_standardised(pre: Preprocessing, x_train: np.ndarray) -> None:
+    """DataError naming the numbers whose encoded train split is not mean 0, sd 1 (within
+    :data:`STANDARD_TOLERANCE`; a constant number encodes as 0, sd 0, and passes)."""
+    bad = {
+        name: (round(mean, 6), round(sd, 6))
+        for name, (mean, sd) in moments(pre, x_train).items()
+        if abs(mean) > STANDARD_TOLERANCE
+        or (abs(sd - 1) > STANDARD_TOLERANCE and sd > STANDARD_TOLERANCE)
+    }
+    if bad:
+        raise DataError(
+            f"numeric inputs not standardised on the train split (name: (mean, sd)): {bad}; "
+            "a column with infinite or huge values cannot be standardised: fix its values"
+        )
