@@ -528,6 +528,55 @@ class Gates(Strict):
         return self
 
 
+class Threshold(Strict):
+    """How the operating threshold of a two-class model is chosen on the validation split
+    (calibrated probabilities of ``dataset.label.positive_class``): ``f1`` maximises its F1,
+    ``youden`` sensitivity + specificity, ``precision_at_recall`` the precision among the
+    thresholds whose recall reaches ``recall``, ``cost`` minimises
+    ``cost_false_positive * FP + cost_false_negative * FN``. ``argmax`` keeps 0.5."""
+
+    optimize: Literal["f1", "youden", "precision_at_recall", "cost", "argmax"] = "f1"
+    recall: float | None = Field(None, gt=0, le=1)
+    cost_false_positive: float | None = Field(None, gt=0, allow_inf_nan=False)
+    cost_false_negative: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _needs(self) -> Threshold:
+        if self.optimize == "precision_at_recall" and self.recall is None:
+            raise ValueError(
+                "optimize: precision_at_recall needs recall (the recall to reach, e.g. 0.8)"
+            )
+        if self.optimize == "cost" and (
+            self.cost_false_positive is None or self.cost_false_negative is None
+        ):
+            raise ValueError(
+                "optimize: cost needs cost_false_positive and cost_false_negative (e.g. 1 and 5)"
+            )
+        stray = [
+            k
+            for k, needed_by in (
+                ("recall", "precision_at_recall"),
+                ("cost_false_positive", "cost"),
+                ("cost_false_negative", "cost"),
+            )
+            if getattr(self, k) is not None and self.optimize != needed_by
+        ]
+        if stray:
+            raise ValueError(f"{stray} are read by another optimize, not {self.optimize!r}")
+        return self
+
+
+class Evaluation(Strict):
+    """Calibration and the operating threshold, both fitted on the validation split and
+    exported inside the graph. ``calibration``: ``temperature`` divides the logits by one
+    fitted temperature, ``platt`` (two classes) fits a slope and an intercept on the logit
+    difference, ``auto`` is platt for two classes and temperature for more, ``none`` keeps the
+    network's own probabilities. ``threshold`` applies to two-class pipelines only."""
+
+    calibration: Literal["auto", "temperature", "platt", "none"] = "auto"
+    threshold: Threshold = Threshold()
+
+
 class Promotion(Strict):
     """The promotion lock: how long an operation waits for another's open intent, and after
     how long an intent whose owner cannot be checked (another host) is taken as abandoned."""
@@ -600,6 +649,7 @@ class PipelineConfig(Strict):
     training: Training = Training()
     models: list[ModelSpec] = [ModelSpec(name="mlp", layers=[Layer(units=32), Layer(units=16)])]
     gates: Gates = Gates()
+    evaluation: Evaluation = Evaluation()
     promotion: Promotion = Promotion()
     tasks: Tasks = Tasks()
     alerts: Alerts = Alerts()
@@ -615,6 +665,11 @@ class PipelineConfig(Strict):
         if len(set(names)) != len(names):
             raise ValueError(f"model names must be unique, got {names}")
         classes = self.dataset.label.classes
+        if len(classes) > 2 and self.evaluation.calibration == "platt":
+            raise ValueError(
+                f"evaluation.calibration: platt is for two classes; dataset.label.classes has "
+                f"{len(classes)}: use temperature (or auto)"
+            )
         for i, model in enumerate(self.models):
             weights = model.class_weight if isinstance(model.class_weight, dict) else {}
             unknown = [c for c in weights if c not in classes]

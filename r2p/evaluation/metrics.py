@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from r2p.calibration import predicted_classes
 from r2p.config.schema import LOWER_IS_BETTER, Gates
 
 EPS = 1e-15
@@ -46,16 +47,6 @@ class _Auc:
             return float("nan")
         below = np.cumsum(neg) - neg
         return float(pos @ (below + 0.5 * neg) / total)
-
-
-def predicted_classes(
-    proba: np.ndarray, positive: int | None, threshold: float | None
-) -> np.ndarray:
-    """Each row's predicted class: the argmax, or (two classes, a ``threshold``) ``positive``
-    when its probability is at least ``threshold`` and the other class otherwise."""
-    if threshold is None or positive is None or proba.shape[1] != 2:
-        return proba.argmax(axis=1)
-    return np.where(proba[:, positive] >= threshold, positive, 1 - positive)
 
 
 def f1_score(tp: float, fp: float, fn: float) -> float:

@@ -99,21 +99,30 @@ def encoding(candidate: dict[str, Any]) -> Preprocessing:
 
 
 def training_split(
-    cfg: PipelineConfig, candidate: dict[str, Any], pre: Preprocessing
+    cfg: PipelineConfig, candidate: dict[str, Any], pre: Preprocessing, split: str = "train"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The encoded inputs and class indices of the candidate's train split."""
+    """The encoded inputs and class indices of one of the candidate's splits (train)."""
     from r2p.training.preprocess import encode, labels
     from r2p.training_set.load import load_training_set
     from r2p.training_set.split import SPLIT
 
     frame, _ = load_training_set(candidate)
-    train = frame[frame[SPLIT] == "train"]
+    train = frame[frame[SPLIT] == split]
     return encode(pre, train), labels(pre, train, cfg.dataset.label.column)
 
 
-def cache_key(candidate: dict[str, Any], pre: Preprocessing, ref: Reference) -> str:
+def threshold_settings(cfg: PipelineConfig) -> str:
+    """How a two-class reference's threshold is chosen ("" for more classes: the argmax)."""
+    if len(cfg.dataset.label.classes) != 2:
+        return ""
+    return cfg.evaluation.threshold.model_dump_json()
+
+
+def cache_key(
+    cfg: PipelineConfig, candidate: dict[str, Any], pre: Preprocessing, ref: Reference
+) -> str:
     """What a fitted reference depends on: the training set's content, the encoding, the model
-    and its settings, scikit-learn, the code and the lock file."""
+    and its settings, scikit-learn, the code, the lock file and the threshold objective."""
     import sklearn
 
     parts = [
@@ -124,6 +133,7 @@ def cache_key(candidate: dict[str, Any], pre: Preprocessing, ref: Reference) -> 
         sklearn.__version__,
         code_version(),
         lock_hash(),
+        threshold_settings(cfg),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
@@ -133,7 +143,7 @@ def fitted(
 ) -> tuple[Any, dict[str, Any]]:
     """``ref`` fitted on the candidate's train split, and what it is: loaded from the cache
     when this training set was seen (``reused`` True), else fitted and committed."""
-    key = cache_key(candidate, pre, ref)
+    key = cache_key(cfg, candidate, pre, ref)
     name = f"references/{cfg.pipeline}/{ref.name}/{key[:16]}"
     ptr = storage.pointer(name)
     if ptr is not None and ptr.get("key") == key:
@@ -151,6 +161,7 @@ def fitted(
         model, kind = ref.build(ref.settings).fit(x, y), ref.name
     info = {
         "kind": kind,
+        "threshold": operating_threshold(cfg, candidate, pre, model),
         "trained_on": TRAINED_ON,
         "train_rows": len(y),
         "settings": ref.settings,
@@ -167,6 +178,28 @@ def fitted(
     uri = storage.commit(name, write, meta={"key": key})
     log.info("%s: %s fitted on %d rows (%s)", cfg.pipeline, ref.name, len(y), key[:12])
     return model, {**info, "uri": uri, "reused": False}
+
+
+def operating_threshold(
+    cfg: PipelineConfig, candidate: dict[str, Any], pre: Preprocessing, model: Any
+) -> float | None:
+    """A two-class reference's threshold, chosen on the validation split by the objective the
+    candidate's was (``evaluation.threshold``), so both are judged at their own best point;
+    None (the argmax) for more classes, ``argmax``, or a split the objective cannot use."""
+    from r2p.calibration import ThresholdError, choose_threshold
+    from r2p.training.data import positive_index
+
+    pos = positive_index(cfg)
+    if pos is None or cfg.evaluation.threshold.optimize == "argmax" or not len(model.classes_) > 1:
+        return None
+    x, y = training_split(cfg, candidate, pre, "valid")
+    proba = np.zeros((len(y), len(pre.classes)))
+    proba[:, model.classes_] = model.predict_proba(x)
+    try:
+        value, _ = choose_threshold(proba[:, pos], y == pos, cfg.evaluation, pre.classes[pos])
+    except ThresholdError:
+        return None
+    return value
 
 
 def probabilities(

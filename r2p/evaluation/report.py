@@ -9,6 +9,7 @@ from typing import Any
 
 COLOURS = {
     "candidate": "#1f77b4",
+    "candidate (uncalibrated)": "#9ecae1",
     "champion": "#d62728",
     "baseline": "#7f7f7f",
     "reference_hgb": "#2ca02c",
@@ -180,6 +181,44 @@ def _curves(curves: dict[str, dict[str, Any]]) -> str:
     return f'<div class="grid">{"".join(out)}</div>'
 
 
+def _reliability(rel: dict[str, Any] | None) -> str:
+    """The reliability diagram (mean predicted probability against observed frequency per
+    bin) before and after calibration, each model's expected calibration error, and what the
+    export applies."""
+    if not rel or not rel.get("models"):
+        return "<p><small>no reliability figures</small></p>"
+    models = rel["models"]
+    kind = next(iter(models.values()))["kind"]
+    series = {m: [[b["confidence"], b["frequency"]] for b in r["bins"]] for m, r in models.items()}
+    plot = _plot(f"reliability ({kind})", "mean predicted probability", "observed frequency",
+                 series, diagonal=1)  # fmt: skip
+    rows = "".join(
+        f'<tr><td class="l">{_e(m)}</td><td>{_num(r["ece"])}</td>'
+        f"<td>{sum(b['rows'] for b in r['bins'])}</td></tr>"
+        for m, r in models.items()
+    )
+    cal = rel.get("calibration") or {"method": "none"}
+    fit = cal.get("fit") or {}
+    thr = fit.get("threshold")
+    said = (
+        f"<p>Calibration <code>{_e(cal['method'])}</code> (scale {_num(cal.get('scale'))}, "
+        f"bias {_e(cal.get('bias'))}), fitted on {_e(fit.get('rows', '-'))} validation rows: "
+        f"log loss {_num(fit.get('log_loss_before'))} &rarr; {_num(fit.get('log_loss_after'))}, "
+        f"ECE {_num(fit.get('ece_before'))} &rarr; {_num(fit.get('ece_after'))}."
+    )
+    if thr:
+        said += (
+            f" Operating threshold {_num(thr['value'])} ({_e(thr['optimize'])} on validation: "
+            f"precision {_num(thr['precision'])}, recall {_num(thr['recall'])}, "
+            f"F1 {_num(thr['f1'])})."
+        )
+    table = (
+        '<table><tr><th class="l">model</th><th>ECE on the window</th><th>rows</th></tr>'
+        f"{rows}</table>"
+    )
+    return f'{said}</p><div class="grid">{plot}{table}</div>'
+
+
 def _confusion(name: str, matrix: list[list[int]], classes: list[str]) -> str:
     head = "".join(f"<th>pred {_e(c)}</th>" for c in classes)
     rows = "".join(
@@ -311,6 +350,8 @@ def _figures_section(decision: dict[str, Any], figures: dict[str, Any]) -> list[
         _metrics_table(decision),
         "<h2>Curves</h2>",
         _curves(figures.get("curves", {})),
+        "<h2>Calibration</h2>",
+        _reliability(figures.get("reliability")),
         "<h2>Confusion matrices</h2>",
         f'<div class="grid">{confusions}</div>',
         "<h2>Per-class metrics</h2>",

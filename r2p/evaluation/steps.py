@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from r2p import storage
+from r2p.calibration import Calibration, reliability, uncalibrated
 from r2p.config.schema import PipelineConfig
 from r2p.evaluation import gates as g
 from r2p.evaluation import reference
@@ -35,6 +36,8 @@ class Predictions:
     classes: list[str]
     baseline: dict[str, Any]  # what the baseline was trained on
     reference: dict[str, Any] | None = None  # the reported reference (None: gates.reference none)
+    uncalibrated: Scored | None = None  # the candidate's network before its calibration
+    calibration: dict[str, Any] | None = None  # the candidate's, from its contract
 
 
 def evaluate(
@@ -57,6 +60,9 @@ def evaluate(
         return decide(decision, checks, start), {}
     pred = predictions(cfg, candidate, champion, window.frame)
     decision["baseline"] = pred.baseline
+    decision["calibration"] = pred.calibration
+    # the probability of the positive class from which each model says positive (None: argmax)
+    decision["operating_thresholds"] = {k: sc.threshold for k, sc in pred.scored.items()}
     measured = measure(cfg.gates, pred.scored)
     decision["metrics"], decision["deltas"] = measured.shown, measured.deltas
     decision["guards"] = guards(cfg, measured)
@@ -162,26 +168,45 @@ def predictions(
         storage.read_json(storage.path(candidate["model_uri"]) / "preprocessing.json")
     )
     y = labels(pre, rows, cfg.dataset.label.column)
-    proba = {"candidate": pb_predict(candidate, rows)}
+    proba, contract = {}, {}
+    proba["candidate"], contract["candidate"] = pb_predict(candidate, rows)
     if champion:
-        proba["champion"] = pb_predict(champion, rows)
+        proba["champion"], contract["champion"] = pb_predict(champion, rows)
+    # each model labelled at its own threshold: the exported ones at their contract's, the
+    # references at the one the same objective picks for them on the validation split
+    threshold = {k: exported_threshold(c) for k, c in contract.items()}
     proba["baseline"], baseline = baseline_probabilities(cfg, candidate, rows)
+    threshold["baseline"] = baseline.get("threshold")
     ref_proba, ref_info = reference.reported(cfg, candidate, rows)
     if ref_proba is not None:
         proba[reference.scored_name(cfg)] = ref_proba
+        threshold[reference.scored_name(cfg)] = ref_info.get("threshold")
     n, pos = len(pre.classes), positive_index(cfg)
-    scored = {k: Scored(p, y, n, pos) for k, p in proba.items()}
-    return Predictions(scored, list(pre.classes), baseline, reference=ref_info)
+    scored = {k: Scored(p, y, n, pos, threshold.get(k)) for k, p in proba.items()}
+    raw = uncalibrated(proba["candidate"], contract["candidate"].get("calibration"))
+    return Predictions(
+        scored,
+        list(pre.classes),
+        baseline,
+        reference=ref_info,
+        uncalibrated=Scored(raw, y, n, pos),
+        calibration=contract["candidate"].get("calibration"),
+    )
 
 
-def pb_predict(ref: dict[str, Any], rows: Any) -> np.ndarray:
-    """The exported graph ``ref`` on ``rows``' raw values."""
+def pb_predict(ref: dict[str, Any], rows: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """The exported graph ``ref`` on ``rows``' raw values, and its contract."""
     from r2p.evaluation.window import model_inputs
     from r2p.export.export import CONTRACT
     from r2p.export.predict import pb_probabilities
 
     contract = storage.read_json(storage.path(ref["export_uri"]) / CONTRACT)
-    return pb_probabilities(ref["pb_uri"], contract, model_inputs(ref, rows))
+    return pb_probabilities(ref["pb_uri"], contract, model_inputs(ref, rows)), contract
+
+
+def exported_threshold(contract: dict[str, Any]) -> float | None:
+    """The operating threshold an export carries (None: the most probable class)."""
+    return Calibration.from_json(contract.get("calibration")).threshold
 
 
 # Step 3, the metrics, is ``metrics.measure``. Step 4: the gates on what was measured.
@@ -259,4 +284,19 @@ def figures(pred: Predictions) -> dict[str, Any]:
         "curves": {k: curves.curves(s, classes) for k, s in scored.items()},
         "confusion": {k: curves.confusion(s) for k, s in scored.items() if k != "baseline"},
         "per_class": {k: curves.per_class(s, classes) for k, s in scored.items()},
+        "reliability": reliability_figures(pred),
+    }
+
+
+def reliability_figures(pred: Predictions) -> dict[str, Any]:
+    """The candidate's reliability on the window before and after its calibration, and the
+    baseline's, with the calibration that was applied."""
+    cand = pred.scored["candidate"]
+    shown = {"candidate (uncalibrated)": pred.uncalibrated, "candidate": cand,
+             "baseline": pred.scored.get("baseline")}  # fmt: skip
+    return {
+        "models": {
+            k: reliability(s.proba, s.y, s.positive) for k, s in shown.items() if s is not None
+        },
+        "calibration": pred.calibration,
     }

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from r2p import storage
+from r2p.calibration import CALIBRATION, Calibration
 from r2p.config.schema import ModelSpec, PipelineConfig
 from r2p.training.preprocess import Preprocessing
 
 PB = "model.pb"
 CONTRACT = "contract.json"
 SAVED_MODEL = "saved_model"
+OUTPUTS = {"class_index": {"dtype": "int64", "shape": [None]}}  # the others: float32 per class
 
 
 def _sha(data: bytes) -> str:
@@ -35,6 +37,19 @@ def load_keras(model_uri: str) -> tuple[Any, Preprocessing, ModelSpec]:
     model = tf_model(spec, pre.input_dim, len(pre.classes))
     model.set_weights(load_tf_weights(model_uri))
     return model, pre, spec
+
+
+def calibration_of(model_uri: str) -> Calibration:
+    """The calibration the retrain fitted (none for retrains from before calibration)."""
+    path = storage.path(model_uri) / CALIBRATION
+    return Calibration.from_json(storage.read_json(path) if path.exists() else None)
+
+
+def threshold_of(cal: Calibration, classes: list[str]) -> dict[str, Any] | None:
+    """What the contract says of the operating threshold (None: the most probable class)."""
+    if cal.threshold is None or cal.positive is None:
+        return None
+    return {"class": classes[cal.positive], "value": cal.threshold, "optimize": cal.optimize}
 
 
 def canonical(graph_def: Any) -> Any:
@@ -80,8 +95,9 @@ def build_export(
     from r2p.export.serving import input_specs, serving_module
 
     model, pre, spec = load_keras(model_uri)
+    cal = calibration_of(model_uri)
     order = [c.name for c in cfg.feature_columns]
-    module = serving_module(pre, model, order, input_names)
+    module = serving_module(pre, model, order, input_names, cal)
     pb, names = freeze(module)
     (folder / PB).write_bytes(pb)
     tf.saved_model.save(
@@ -105,10 +121,16 @@ def build_export(
             for n, (_, d), t in zip(in_names, input_specs(pre, order), names["inputs"], strict=True)
         ],
         "outputs": [
-            {"name": k, "dtype": "float32", "shape": [None, len(pre.classes)], "tensor": v}
+            {
+                "name": k,
+                **OUTPUTS.get(k, {"dtype": "float32", "shape": [None, len(pre.classes)]}),
+                "tensor": v,
+            }
             for k, v in names["outputs"].items()
         ],
         "classes": list(pre.classes),
+        "calibration": cal.as_json(),
+        "threshold": threshold_of(cal, list(pre.classes)),
         "signature": "serving_default",
         "tensorflow_version": tf.__version__,
         "files": {PB: _sha(pb), **{f"{SAVED_MODEL}/{k}": v for k, v in files.items()}},

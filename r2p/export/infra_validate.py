@@ -86,6 +86,29 @@ def _check_contract(graph, contract: dict) -> None:
             )
 
 
+def _check_labels(graph, sess, contract: dict, golden: dict, probs) -> None:
+    """The graph's ``class_index`` is the contract's rule (its threshold, or the argmax) on
+    the graph's own probabilities: what the server answers from the contract is what the
+    graph says."""
+    import numpy as np
+
+    from r2p.calibration import Calibration
+
+    item = next((o for o in contract["outputs"] if o["name"] == "class_index"), None)
+    if item is None:
+        return
+    index = sess.run(
+        graph.get_tensor_by_name(item["tensor"]), _feeds(graph, contract, golden, slice(None))
+    )
+    expected = Calibration.from_json(contract.get("calibration")).classes(probs)
+    if not np.array_equal(index, expected):
+        wrong = int(np.sum(index != expected))
+        raise Refused(
+            f"the graph's class_index disagrees with the contract's threshold "
+            f"{contract.get('threshold')} on {wrong} of {len(index)} golden rows"
+        )
+
+
 def _feeds(graph, contract: dict, golden: dict, rows: slice) -> dict:
     import numpy as np
 
@@ -134,6 +157,7 @@ def validate(
     )
     with tf.compat.v1.Session(graph=graph) as sess:
         pb_probs = sess.run(out, _feeds(graph, contract, golden, slice(None)))
+        _check_labels(graph, sess, contract, golden, pb_probs)
         one = _feeds(graph, contract, golden, slice(0, 1))
         batch = _feeds(
             graph, contract, {k: (v * (256 // n + 1))[:256] for k, v in golden.items()}, slice(None)

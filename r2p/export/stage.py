@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from r2p import storage
+from r2p.calibration import Calibration, softmax
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
 from r2p.export.export import CONTRACT, PB, SAVED_MODEL, export_model
@@ -158,7 +159,8 @@ def parity_stage(
     export: dict[str, Any],
     retrain: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """TF (the .pb, fed raw values) against the PyTorch prototype on the same test split."""
+    """TF (the .pb, fed raw values) against the PyTorch prototype on the same test split, both
+    calibrated as the export is and labelled at its threshold."""
     from r2p.training.data import positive_index
     from r2p.training.preprocess import Preprocessing, labels
 
@@ -177,12 +179,15 @@ def parity_stage(
     y = labels(pre, test, cfg.dataset.label.column)
     n = len(pre.classes)
     pos = positive_index(cfg)
+    # both calibrated as the graph is (its constants, from the contract), labelled by one rule
+    cal = Calibration.from_json(contract.get("calibration"))
+    th_cal = cal.logits(th_logits)
     tf_m = classification(np.log(np.clip(tf_probs, 1e-12, 1.0)), y, n, pos)
-    th_m = classification(th_logits, y, n, pos)
+    th_m = classification(th_cal, y, n, pos)
     metric = "roc_auc" if n == 2 else "roc_auc_macro"
     gates = cfg.gates
     delta = abs(tf_m[metric] - th_m[metric])
-    agreement = float(np.mean(tf_probs.argmax(axis=1) == th_logits.argmax(axis=1)))
+    agreement = float(np.mean(cal.classes(tf_probs) == cal.classes(softmax(th_cal))))
     result = {
         "metric": metric,
         "tensorflow": tf_m[metric],
@@ -190,6 +195,8 @@ def parity_stage(
         "delta": delta,
         "tolerance": gates.parity_metric_tolerance,
         "agreement": agreement,
+        "calibration": cal.method,
+        "threshold": cal.threshold,
         "min_agreement": gates.parity_min_agreement,
         "rows": len(test),
     }

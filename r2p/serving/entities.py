@@ -1,7 +1,8 @@
 """The entity-keyed endpoint: features from the Feast online store, then the served model.
 
 ``POST /v1/models/NAME[/versions/N]/entities:predict`` with ``{"entities": [{KEY: value}]}``
-answers, in request order, each entity's class probabilities (and most likely class), the
+answers, in request order, each entity's calibrated class probabilities (and its class at
+the model's exported threshold), the
 model version, and the features the model was given with their event timestamps and status::
 
     {"model_version": 2, "feature_service": "churn_mlp_v1", "classes": [...],
@@ -30,6 +31,7 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
+from r2p.calibration import labels
 from r2p.serving.http_errors import JSON, HTTPError
 from r2p.serving.online import entity_keys, missing_reason, model_columns
 from r2p.serving.online_reader import StoreTimeout, StoreUnavailable
@@ -64,19 +66,18 @@ def results(
 ) -> list[dict[str, Any]]:
     """One answer per entity: ``proba`` holds the rows of the entities that could be predicted,
     in order."""
-    classes = served.contract["classes"]
+    predicted = labels(served.contract, proba)
     out, row = [], 0
     for key, record in zip(keys, records, strict=True):
         answer: dict[str, Any] = {"entity": {spec.join_key: key}}
         reason = missing_reason(record)
         if reason is None:
-            p = proba[row].tolist()
-            row += 1
             answer |= {
                 "model_version": served.version,
-                "class": classes[int(np.argmax(p))],
-                "probabilities": p,
+                "class": predicted[row],
+                "probabilities": proba[row].tolist(),
             }
+            row += 1
         else:
             answer["error"] = reason
         answer["features"] = {name: f.as_json() for name, f in record.items()}

@@ -2,8 +2,9 @@
 model, on the generated servicer base class.
 
 ``Predict`` takes one 1-D tensor per feature (numbers for numeric features, strings for text)
-and answers ``probabilities`` only: the frozen graph the server runs has no ``logits`` fetch,
-so the metadata lists ``probabilities`` as the one output. Another model name or version is
+and answers ``probabilities`` (calibrated) and ``label`` (each row's class at the model's
+exported threshold, one string per row); the frozen graph the server runs has no ``logits``
+fetch, so the metadata lists ``probabilities`` and ``label``. Another model name or version is
 NOT_FOUND, input the model cannot take INVALID_ARGUMENT, no model loaded yet UNAVAILABLE, an
 inference over the time limit DEADLINE_EXCEEDED. The same server answers the standard gRPC
 health service (``r2p.serving.health_service``), as ``/readyz`` does.
@@ -27,6 +28,7 @@ from tensorflow_serving.apis import (
     prediction_service_pb2_grpc,
 )
 
+from r2p.calibration import labels
 from r2p.serving.health_service import HealthService
 from r2p.serving.registry import BadInput, Served
 from r2p.serving.signatures import SIGNATURE, signature_def_map
@@ -120,6 +122,13 @@ def probabilities_proto(proba: np.ndarray, out: Any) -> None:
     out.tensor_content = np.ascontiguousarray(proba, dtype="<f4").tobytes()
 
 
+def labels_proto(names: list[str], out: Any) -> None:
+    """Fill the TensorProto ``out`` with one string per row: its class at the threshold."""
+    out.dtype = _STRING
+    out.tensor_shape.dim.add(size=len(names))
+    out.string_val.extend(n.encode() for n in names)
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     """``Predict`` and ``GetModelMetadata`` on the registry's current snapshot."""
 
@@ -180,6 +189,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             response.model_spec.version.value = served.version
             response.model_spec.signature_name = SIGNATURE
             probabilities_proto(proba, response.outputs["probabilities"])
+            labels_proto(labels(served.contract, proba), response.outputs["label"])
             return response
         raise AssertionError("unreachable: _observe aborted the call")
 

@@ -2,8 +2,10 @@
 
 ``POST /v1/models/NAME[/versions/N]:predict`` takes ``{"instances": [{feature: value}, ...]}``
 (answered as ``{"predictions": [...]}``) or ``{"inputs": {feature: [values]}}`` (answered as
-``{"outputs": [...]}``); the version that answered is in the ``X-Model-Version`` header, as TF
-Serving puts none in the body. ``GET /v1/models/NAME`` and ``.../metadata`` describe it.
+``{"outputs": [...]}``), the calibrated class probabilities; beside them ``"labels"``, each
+row's class at the model's exported threshold (``contract.json`` records it). The version
+that answered is in the ``X-Model-Version`` header, as TF Serving puts none in the body.
+``GET /v1/models/NAME`` and ``.../metadata`` describe it.
 Errors are ``{"error": "..."}``: 400 for input the model cannot take, 404 for another model or
 version, 408 for a body that does not arrive within the read timeout, 413 for a body over the
 limit, 503 before a model is loaded, 504 on an inference timeout. The entity-keyed endpoint
@@ -29,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from r2p.calibration import labels
 from r2p.serving.entities import EntityEndpoints
 from r2p.serving.http_errors import JSON, HTTPError, error_response
 from r2p.serving.registry import BadInput, Served
@@ -131,7 +134,7 @@ class Handlers:
         proba = await self.infer(served, columns, rows)
         key = "predictions" if rows_format else "outputs"
         return Response(
-            json.dumps({key: proba.tolist()}),
+            json.dumps({key: proba.tolist(), "labels": labels(served.contract, proba)}),
             headers={"X-Model-Version": str(served.version)},
             media_type=JSON,
         )

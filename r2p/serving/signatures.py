@@ -31,6 +31,9 @@ def signature_def_map(contract: dict[str, Any]) -> get_model_metadata_pb2.Signat
     for item in contract["outputs"]:
         if item["name"] == "probabilities":
             sig.outputs[item["name"]].CopyFrom(info(item))
+    # the server's label at the contract's threshold (the graph's class_index, as names)
+    label = {"name": "label", "tensor": "label", "dtype": "string", "shape": [None]}
+    sig.outputs["label"].CopyFrom(info(label))
     out = get_model_metadata_pb2.SignatureDefMap()
     out.signature_def[SIGNATURE].CopyFrom(sig)
     return out

@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from r2p import storage
+from r2p.calibration import CALIBRATION, Calibration, fit_calibration
 from r2p.config import resolved_json
 from r2p.config.schema import ModelSpec, PipelineConfig
 from r2p.training.artifacts import model_spec, save_tf_weights
@@ -27,16 +28,29 @@ from r2p.versioning import code_version, lock_hash
 log = logging.getLogger(__name__)
 
 
-def reuse_key(spec: ModelSpec, manifest: dict[str, Any], framework: str) -> str:
-    """What a cached result depends on: spec, data, code, pinned stack and framework."""
+def reuse_key(spec: ModelSpec, manifest: dict[str, Any], framework: str, extra: str = "") -> str:
+    """What a cached result depends on: spec, data, code, pinned stack and framework (and,
+    for the retrain, ``extra``: the calibration and threshold settings it fits)."""
     parts = [
         spec.model_dump_json(),
         manifest["content_hash"],
         code_version(),
         lock_hash(),
         framework,
+        *([extra] if extra else []),
     ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def calibrate(cfg: PipelineConfig, valid_logits: Any, data: Arrays) -> Calibration:
+    """The calibration and threshold fitted on the validation split's logits."""
+    return fit_calibration(
+        valid_logits,
+        data.y["valid"],
+        list(data.pre.classes),
+        positive_index(cfg),
+        cfg.evaluation,
+    )
 
 
 def _evaluate(logits_fn: Any, data: Arrays, positive: int | None) -> dict[str, dict]:
@@ -53,7 +67,9 @@ def _cached(
     """(storage name, reuse key, the cached result or None), decided before any training
     data is loaded or preprocessing fitted."""
     spec = model_spec(cfg, model)
-    key = reuse_key(spec, storage.read_json(storage.path(dataset["manifest_uri"])), framework)
+    extra = cfg.evaluation.model_dump_json() if framework == "tensorflow" else ""
+    manifest = storage.read_json(storage.path(dataset["manifest_uri"]))
+    key = reuse_key(spec, manifest, framework, extra)
     name = f"{area}/{cfg.pipeline}/{spec.name}/{key[:16]}"
     ptr = storage.pointer(name)
     if ptr is None:
@@ -134,7 +150,10 @@ def retrain_stage(
     prototype = storage.read_json(storage.path(prototype["uri"]) / "result.json") | {
         "uri": prototype["uri"]
     }
-    result = train_tf(spec, data, positive_index(cfg))
+    history = prototype.get("history") or []
+    rates = [r["lr"] for r in history] if all("lr" in r for r in history) else None
+    result = train_tf(spec, data, positive_index(cfg), rates or None)
+    cal = calibrate(cfg, result.logits(data.x["valid"]), data)
     record = {
         "model": spec.name,
         "key": key,
@@ -143,6 +162,7 @@ def retrain_stage(
         "history": result.history,
         "traces": dict(result.traces),
         "metrics": _evaluate(result.logits, data, positive_index(cfg)),
+        "calibration": cal.as_json(),
         "prototype_metrics": prototype["metrics"],
         "prototype_uri": prototype["uri"],
         "dataset_hash": manifest["content_hash"],
@@ -194,6 +214,7 @@ def retrain_stage(
         save_tf_weights(prefix, result.model.get_weights())
         storage.write_json(prefix / "preprocessing.json", data.pre.as_json())
         storage.write_json(prefix / "spec.json", spec.model_dump())
+        storage.write_json(prefix / CALIBRATION, cal.as_json())  # what the export bakes in
         (prefix / "resolved_config.json").write_text(resolved_json(cfg))
         storage.write_json(prefix / "result.json", record)
 

@@ -17,14 +17,15 @@ from tests.promotion.conftest import TRIGGER
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("built", ["churn"], indirect=True)]
 
 
-@pytest.fixture(scope="module")
-def starved(built) -> tuple[Any, dict]:
+def train_starved(built, evaluation: dict[str, Any]) -> tuple[Any, dict]:
     """(cfg, decision) of a two-unit network trained for five epochs, evaluated against the
     logistic-regression baseline with the shipped gates (a window of 50 rows is enough)."""
+    from r2p.config.schema import Evaluation
     from r2p.export.stage import export_stage
     from r2p.training.stage import prototype_stage, retrain_stage
 
     cfg, dataset, _, _ = built
+    cfg = cfg.model_copy(update={"evaluation": Evaluation.model_validate(evaluation)})
     tiny = cfg.models[0].layers[-1].model_copy(update={"units": 2, "dropout": 0.0})
     spec = cfg.models[0].model_copy(
         update={"name": "starved", "layers": [tiny], "epochs": 5, "learning_rate": 0.01}
@@ -37,6 +38,18 @@ def starved(built) -> tuple[Any, dict]:
     export = export_stage(cfg, dataset, "starved", model)
     decision, _ = evaluate(cfg, describe(export["uri"]), None, TRIGGER, "starved")
     return cfg, decision
+
+
+@pytest.fixture(scope="module")
+def starved(built) -> tuple[Any, dict]:
+    """Uncalibrated and labelled at the argmax: it says one class for every row."""
+    return train_starved(built, {"calibration": "none", "threshold": {"optimize": "argmax"}})
+
+
+@pytest.fixture(scope="module")
+def starved_calibrated(built) -> tuple[Any, dict]:
+    """The shipped calibration and F1 threshold: no longer one class, still beaten."""
+    return train_starved(built, {})
 
 
 def test_the_starved_network_is_rejected_by_the_guard_that_caught_it(starved) -> None:
@@ -69,3 +82,23 @@ def test_the_report_shows_every_guard_and_what_decided(starved) -> None:
     for metric in d["thresholds"]["guard"]:
         assert f'<td class="l">{metric}</td>' in page
     assert "FAILED" in page
+
+
+def test_calibrated_and_thresholded_it_is_still_rejected_by_the_baseline(
+    starved_calibrated,
+) -> None:
+    """Calibration and a threshold chosen on validation make it label both classes, so it is
+    not degenerate any more; the baseline (at its own F1 threshold) still beats it with
+    confidence, and the guards name the metrics it lost on."""
+    _, d = starved_calibrated
+    checks = {c["name"]: c for c in d["checks"]}
+    assert d["verdict"] == "reject", d["reason"]
+    assert checks["degenerate"]["passed"], checks["degenerate"]
+    assert d["decided_by"]["check"] in ("baseline", "baseline_guard"), d["decided_by"]
+    assert not checks["baseline_guard"]["passed"]
+    lost = {r["metric"] for r in d["guards"]["vs_baseline"] if not r["passed"]}
+    assert lost and checks["baseline_guard"]["figures"]["metric"] in lost
+    cal = d["calibration"]
+    assert cal["method"] == "platt" and cal["optimize"] == "f1"
+    ops = d["operating_thresholds"]
+    assert ops["candidate"] == cal["threshold"] and ops["baseline"] is not None

@@ -163,10 +163,10 @@ def fake_candidate(kind: str, w: World):
 
     if kind == "noise":
         p = np.random.default_rng(1).uniform(0.05, 0.95, len(w.rows))
-        return lambda ref, rows: np.stack([1 - p, p], axis=1)
+        return lambda ref, rows: (np.stack([1 - p, p], axis=1), {})  # (probabilities, contract)
     model = LogisticRegression(C=0.5, max_iter=500).fit(*w.train)
     pre = reference.encoding(w.candidate)
-    return lambda ref, rows: model.predict_proba(encode(pre, rows))
+    return lambda ref, rows: (model.predict_proba(encode(pre, rows)), {})
 
 
 def evaluate_with(w: World, choice: str) -> tuple[dict, dict]:

@@ -114,6 +114,11 @@ def _tamper(export: dict, tmp_path: Path, name: str, data: bytes) -> dict:
         pytest.param("corrupted", "not a valid GraphDef", id="corrupted"),
         pytest.param("contract", "that the graph does not have", id="contract-mismatch"),
         pytest.param("too-big", "larger than the limit of 1000 bytes", id="over-size-limit"),
+        pytest.param(
+            "threshold",
+            "class_index disagrees with the contract's threshold",
+            id="threshold-not-the-graphs",
+        ),
     ],
 )
 def test_broken_exports_are_refused(trained, tmp_path, case, message) -> None:
@@ -127,6 +132,12 @@ def test_broken_exports_are_refused(trained, tmp_path, case, message) -> None:
     elif case == "contract":
         contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
         contract["inputs"][0]["tensor"] = "no_such_input:0"
+        bad = _tamper(export, tmp_path, CONTRACT, json.dumps(contract).encode())
+    elif case == "threshold":  # the contract says another threshold than the graph applies
+        contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+        contract["calibration"]["threshold"] = (
+            0.999 if contract["threshold"]["value"] < 0.9 else 0.0
+        )
         bad = _tamper(export, tmp_path, CONTRACT, json.dumps(contract).encode())
     else:
         bad, limit = export, 1000
@@ -302,6 +313,7 @@ def test_gaps_reach_the_frozen_graph_as_nan_and_empty_string(gappy_trained, tmp_
     import pandas as pd
     import torch
 
+    from r2p.calibration import Calibration
     from r2p.evaluation.window import model_inputs
     from r2p.export.stage import _download, golden_inputs, pb_probabilities
     from r2p.training.preprocess import encode
@@ -332,13 +344,15 @@ def test_gaps_reach_the_frozen_graph_as_nan_and_empty_string(gappy_trained, tmp_
     fresh = np.array(json.loads(done.stdout.strip().splitlines()[-1])["probabilities"])
 
     frame = pd.DataFrame(golden)
+    contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
+    cal = Calibration.from_json(contract["calibration"])  # the graph calibrates, as fitted
+    assert cal.method == "platt" and cal.threshold is not None
     with torch.no_grad():
-        expected = torch.softmax(net(torch.from_numpy(encode(pre, frame))), dim=1).numpy()
+        expected = cal.probabilities(net(torch.from_numpy(encode(pre, frame))).numpy())
     np.testing.assert_allclose(fresh, expected, atol=1e-5)
 
     # The in-process loader (serving, evaluation): JSON nulls, and pandas' nullable dtypes
     # through the evaluation window's raw values.
-    contract = storage.read_json(storage.path(export["uri"]) / CONTRACT)
     np.testing.assert_allclose(
         pb_probabilities(export["pb_uri"], contract, golden), fresh, atol=1e-5
     )
@@ -349,7 +363,7 @@ def test_gaps_reach_the_frozen_graph_as_nan_and_empty_string(gappy_trained, tmp_
     assert rows["autopay"].count(None) == frame["autopay"].isna().sum() > 1
     assert rows["tenure_days"].count(None) == frame["tenure_days"].isna().sum() > 1
     with torch.no_grad():
-        typed_expected = torch.softmax(net(torch.from_numpy(encode(pre, typed))), dim=1).numpy()
+        typed_expected = cal.probabilities(net(torch.from_numpy(encode(pre, typed))).numpy())
     np.testing.assert_allclose(
         pb_probabilities(export["pb_uri"], contract, rows), typed_expected, atol=1e-5
     )

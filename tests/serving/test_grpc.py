@@ -34,6 +34,14 @@ def test_predict_equals_the_loader(stub, published: Published) -> None:
     np.testing.assert_allclose(got, want, atol=1e-6)
     assert response.model_spec.name == "churn"
     assert response.model_spec.version.value == 1
+    # beside them, each row's label at the exported threshold: what the graph's class_index says
+    from r2p.calibration import Calibration
+
+    labels = [v.decode() for v in tf.make_ndarray(response.outputs["label"])]
+    contract = published.contract
+    index = Calibration.from_json(contract["calibration"]).classes(want)
+    assert labels == [contract["classes"][i] for i in index]
+    assert contract["threshold"]["class"] == "churned"
 
 
 def test_versioned_request_and_list_encoded_tensors(stub, published: Published) -> None:
@@ -65,7 +73,7 @@ def test_metadata(stub, published: Published) -> None:
     response.metadata["signature_def"].Unpack(sigs)
     sig = sigs.signature_def["serving_default"]
     assert set(sig.inputs) == {i["name"] for i in published.contract["inputs"]}
-    assert list(sig.outputs) == ["probabilities"]
+    assert sorted(sig.outputs) == ["label", "probabilities"]
 
 
 def _drop_first(columns: dict[str, list]) -> dict[str, list]:

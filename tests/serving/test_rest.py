@@ -39,18 +39,30 @@ def test_instances_equal_the_loader(server: Server, reference, rows, path: str) 
     r = httpx.post(server.url + path, json={"instances": rows})
     assert r.status_code == 200, r.text
     assert r.headers["x-model-version"] == "1"
-    assert set(r.json()) == {"predictions"}  # TF Serving's body: no version in it
+    # TF Serving's body (no version in it), and each row's label at the exported threshold
+    assert set(r.json()) == {"predictions", "labels"}
     want = reference.predict(as_columns(rows))
     np.testing.assert_allclose(np.array(r.json()["predictions"]), want, atol=1e-6)
+    assert r.json()["labels"] == at_threshold(reference.contract, want)
 
 
 def test_inputs_equal_the_loader(server: Server, reference, rows) -> None:
     body = {"signature_name": "serving_default", "inputs": as_columns(rows)}
     r = httpx.post(server.url + PREDICT, json=body)
     assert r.status_code == 200, r.text
-    assert set(r.json()) == {"outputs"}
+    assert set(r.json()) == {"outputs", "labels"}
     want = reference.predict(as_columns(rows))
     np.testing.assert_allclose(np.array(r.json()["outputs"]), want, atol=1e-6)
+    assert r.json()["labels"] == at_threshold(reference.contract, want)
+
+
+def at_threshold(contract: dict[str, Any], proba: np.ndarray) -> list[str]:
+    """The labels the contract's threshold gives, worked out here from its recorded value."""
+    threshold = contract["threshold"]
+    assert threshold is not None and threshold["class"] == "churned"
+    pos = contract["classes"].index("churned")
+    other = contract["classes"][1 - pos]
+    return ["churned" if p[pos] >= threshold["value"] else other for p in proba]
 
 
 def test_single_instance_and_missing_values(server: Server, reference, rows) -> None:
@@ -84,7 +96,8 @@ def test_status_and_metadata(server: Server, published: Published) -> None:
     for name, info in sig["inputs"].items():
         assert info["dtype"] == {"float64": "DT_DOUBLE", "string": "DT_STRING"}[kinds[name]]
         assert info["tensor_shape"]["dim"] == [{"size": "-1"}]
-    assert list(sig["outputs"]) == ["probabilities"]
+    assert sorted(sig["outputs"]) == ["label", "probabilities"]
+    assert sig["outputs"]["label"]["dtype"] == "DT_STRING"
 
 
 def test_health(server: Server) -> None:
