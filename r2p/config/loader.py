@@ -93,9 +93,10 @@ def load_config(path: str | Path) -> PipelineConfig:
 
 
 def config_path(name_or_path: str | Path) -> Path:
-    """A pipeline name (``churn``) or a path to a YAML file, as a path."""
+    """A pipeline name (``churn``) or a path to a YAML file, as a path (a folder that happens
+    to carry the pipeline's name in the working directory is not a config file)."""
     candidate = Path(name_or_path)
-    if candidate.suffix in (".yaml", ".yml") or candidate.exists():
+    if candidate.suffix in (".yaml", ".yml") or candidate.is_file():
         return candidate
     return configs_dir() / f"{name_or_path}.yaml"
 

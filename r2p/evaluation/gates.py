@@ -337,7 +337,11 @@ def eval_size_check(cfg: PipelineConfig, rows: int, after: str, set_by: str) -> 
 def _eval_size_text(cfg: PipelineConfig, rows: int, after: str, set_by: str) -> str:
     """The evaluation window's size against ``gates.min_eval_rows``, and what would change it."""
     need = cfg.gates.min_eval_rows
-    where = f"{rows} rows labelled after {after} (opened by the {set_by})"
+    where = (
+        f"{rows} rows labelled after {after} (opened by the {set_by})"
+        if after != "-"
+        else f"{rows} rows of the {set_by}"  # a random split: no time opens the window
+    )
     if rows >= need:
         return f"{where}; at least {need} needed"
     split = cfg.training.split

@@ -79,7 +79,9 @@ def _unseen_by_champion(
     if policy.get("method") != "random":  # a champion split by time saw up to its end
         after = champion["train_valid_end"]
         return ts > pd.Timestamp(after), after, "champion"
-    stamps = ts.astype("int64").to_numpy() // 1_000_000  # ms, as the training set stores them
+    # ms since the epoch, as the training set's split saw them, whatever unit pandas holds
+    # (a frame read from Arrow keeps ms: dividing its int64 by 10**6 again scrambled the split)
+    stamps = ts.dt.as_unit("ms").astype("int64").to_numpy()
     theirs = random_split(frame[cfg.dataset.entity.key].to_numpy(), stamps, Split(**policy))
     return pd.Series(np.asarray(theirs) == "test", index=frame.index), "-", "champion's test rows"
 

@@ -239,3 +239,11 @@ def test_a_new_dataset_is_a_yaml_only(tmp_path: Path) -> None:
     assert (
         set(frame["churned"]) <= {"normal", "theft"} and frame["meter_id"].str.startswith("M").all()
     )
+
+
+def test_a_folder_named_like_the_pipeline_is_not_a_config(tmp_path, monkeypatch) -> None:
+    """``r2p demo --pipeline churn`` run where a folder ``churn/`` exists still loads
+    configs/churn.yaml (it was read as a path and failed with IsADirectoryError)."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "churn").mkdir()
+    assert load_pipeline("churn").pipeline == "churn"
