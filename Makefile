@@ -53,6 +53,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_alerts.py | tee $(BENCH_OUT)/alerts.json
 	$(BIN)/python benchmarks/bench_serving.py | tee $(BENCH_OUT)/serving.json
 	$(BIN)/python benchmarks/bench_overhead.py | tee $(BENCH_OUT)/overhead.json
+	$(BIN)/python benchmarks/bench_targets.py | tee $(BENCH_OUT)/targets.json
 
 lint: venv
 	$(BIN)/ruff check .
