@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -394,7 +395,8 @@ class ModelSpec(Strict):
 
     name: Identifier
     kind: str = "mlp"
-    layers: list[Layer] = Field(min_length=1)
+    layers: list[Layer] = Field(default_factory=list, validate_default=True)  # none: kind linear
+    embedding_size: int = Field(8, ge=1)  # kind wide_deep: each categorical's embedding width
     loss: Literal["cross_entropy"] = "cross_entropy"
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float = Field(1e-3, gt=0)
@@ -433,6 +435,24 @@ class ModelSpec(Strict):
         raise ValueError(
             f"class_weight must be none, balanced or a mapping {{class: weight}}, got {value!r}"
         )
+
+    @field_validator("layers")
+    @classmethod
+    def _layers_for_kind(cls, value: list[Layer], info: ValidationInfo) -> list[Layer]:
+        from r2p.training.models import HIDDEN_LAYERS_NONE
+
+        kind = info.data.get("kind")  # absent when the kind itself was refused
+        if kind in HIDDEN_LAYERS_NONE and value:
+            raise ValueError(
+                f"kind {kind} has no hidden layer: remove layers "
+                "(or choose kind mlp, resmlp or wide_deep)"
+            )
+        if kind is not None and kind not in HIDDEN_LAYERS_NONE and not value:
+            raise ValueError(
+                f"kind {kind} needs at least one entry in layers "
+                "(kind linear is the one without hidden layers)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _schedule(self) -> ModelSpec:

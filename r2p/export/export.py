@@ -34,7 +34,7 @@ def load_keras(model_uri: str) -> tuple[Any, Preprocessing, ModelSpec]:
     base = storage.path(model_uri)
     pre = Preprocessing.from_json(storage.read_json(base / "preprocessing.json"))
     spec = ModelSpec.model_validate(storage.read_json(base / "spec.json"))
-    model = tf_model(spec, pre.input_dim, len(pre.classes))
+    model = tf_model(spec, pre.layout, len(pre.classes))
     model.set_weights(load_tf_weights(model_uri))
     return model, pre, spec
 

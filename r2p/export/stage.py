@@ -144,7 +144,7 @@ def _torch_logits(prototype_uri: str, cfg: PipelineConfig, model: str, frame: An
         )
     pre = Preprocessing.from_json(storage.read_json(base / "preprocessing.json"))
     spec = ModelSpec.model_validate(storage.read_json(base / "spec.json"))
-    net = torch_model(spec, pre.input_dim, len(pre.classes))
+    net = torch_model(spec, pre.layout, len(pre.classes))
     net.load_state_dict(torch.load(io.BytesIO((base / "state_dict.pt").read_bytes())))
     net.eval()
     with torch.no_grad():

@@ -31,8 +31,8 @@ def eager_check(
     if tf.executing_eagerly() is False:
         raise ModelSpecError("the eager check must run eagerly, before any tf.function")
     x, y = data.x["train"][:batch], data.y["train"][:batch]
-    tf_model = tf_model or models.tf_model(spec, data.pre.input_dim, data.n_classes)
-    torch_model = torch_model or models.torch_model(spec, data.pre.input_dim, data.n_classes)
+    tf_model = tf_model or models.tf_model(spec, data.pre.layout, data.n_classes)
+    torch_model = torch_model or models.torch_model(spec, data.pre.layout, data.n_classes)
     tf_logits = tf_model(tf.constant(x), training=False)
     tf_loss = tf.reduce_mean(
         tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.constant(y), logits=tf_logits)

@@ -28,6 +28,7 @@ import pandas as pd
 
 from r2p.config.schema import PipelineConfig
 from r2p.errors import DataError
+from r2p.training.models import Layout
 
 STANDARD_TOLERANCE = 1e-3  # of the train split's encoded mean (from 0) and sd (from 1)
 
@@ -69,6 +70,13 @@ class Preprocessing:
     @property
     def input_dim(self) -> int:
         return len(self.numeric) + len(self.indicators) + sum(c.width for c in self.categorical)
+
+    @property
+    def layout(self) -> Layout:
+        """The encoded matrix's blocks: numbers and indicators, then each one-hot block."""
+        return Layout(
+            len(self.numeric) + len(self.indicators), tuple(c.width for c in self.categorical)
+        )
 
     @property
     def feature_names(self) -> list[str]:

@@ -23,7 +23,7 @@ from r2p.config.schema import ModelSpec
 from r2p.training.data import Arrays, class_weights
 from r2p.training.early_stopping import Schedule, Stopper
 from r2p.training.metrics import classification
-from r2p.training.models import copy_weights, tf_model, torch_model
+from r2p.training.models import Layout, copy_weights, input_width, tf_model, torch_model
 
 
 class RetraceError(RuntimeError):
@@ -68,7 +68,7 @@ class GraphTrainer:
     def __init__(
         self,
         spec: ModelSpec,
-        input_dim: int,
+        inputs: int | Layout,
         n_classes: int,
         weights: np.ndarray | None = None,
     ) -> None:
@@ -76,17 +76,20 @@ class GraphTrainer:
 
         tf.config.experimental.enable_op_determinism()
         self.spec, self.traces = spec, {"train_step": 0, "eval_step": 0}
-        self.model = tf_model(spec, input_dim, n_classes)
+        self.model = tf_model(spec, inputs, n_classes)
         # Start from the prototype's initial weights (same seed, same architecture): the two
         # frameworks then differ only in their arithmetic and dropout masks, so parity can
         # demand that the retrained model is the prototype that was validated.
-        copy_weights(spec, torch_model(spec, input_dim, n_classes), self.model)
+        copy_weights(spec, torch_model(spec, inputs, n_classes), self.model)
         self.optimizer = _optimizer(spec, self.model.trainable_variables)
         self.class_weights = None if weights is None else tf.constant(weights, tf.float32)
         # Optimizer slots created outside the step: a variable created while tracing makes
         # TensorFlow trace the step a second time.
         self.optimizer.build(self.model.trainable_variables)
-        sig = [tf.TensorSpec([None, input_dim], tf.float32), tf.TensorSpec([None], tf.int64)]
+        sig = [
+            tf.TensorSpec([None, input_width(inputs)], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+        ]
         self.train_step = tf.function(self._train_step, input_signature=sig)
         self.eval_step = tf.function(self._eval_step, input_signature=sig[:1])
 
@@ -141,7 +144,7 @@ def train_tf(
     import tensorflow as tf
 
     weights = class_weights(spec, data)
-    trainer = GraphTrainer(spec, data.pre.input_dim, data.n_classes, weights)
+    trainer = GraphTrainer(spec, data.pre.layout, data.n_classes, weights)
     x, y = data.x["train"], data.y["train"]
     result = TfResult(trainer.model, traces=trainer.traces)
     best_weights, stopper = None, Stopper(spec, data.y["valid"], data.n_classes)

@@ -104,7 +104,7 @@ def train_torch(spec: ModelSpec, data: Arrays, positive: int | None = None) -> T
 
     torch.manual_seed(spec.seed)
     torch.use_deterministic_algorithms(True)
-    model = torch_model(spec, data.pre.input_dim, data.n_classes)
+    model = torch_model(spec, data.pre.layout, data.n_classes)
     opt = Optimizer(spec, model)
     loss = loss_fn(class_weights(spec, data))
     x, y = torch.from_numpy(data.x["train"]), torch.from_numpy(data.y["train"])

@@ -162,7 +162,7 @@ MISTAKES = [
     pytest.param(
         _set(["models", 0, "layers"], []),
         "models[0].layers",
-        "at least 1 item",
+        "kind mlp needs at least one entry in layers",
         "layers: []",
         id="model-without-layers",
     ),

@@ -28,7 +28,8 @@ def test_an_unknown_kind_is_a_config_error_naming_key_line_and_known_kinds(tmp_p
     line = next(i for i, t in enumerate(path.read_text().splitlines(), 1) if "kind: cnn" in t)
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert f"{path}:{line}: models[1].kind: unknown model kind 'cnn'; known: ['mlp']" in str(
+    known = "['linear', 'mlp', 'resmlp', 'wide_deep']"
+    assert f"{path}:{line}: models[1].kind: unknown model kind 'cnn'; known: {known}" in str(
         err.value
     )
 

@@ -57,6 +57,7 @@ def test_the_default_kind_is_mlp_and_builds_the_mlp() -> None:
         models.build_torch,
         models.build_tf,
         models.copy_torch_to_tf,
+        False,  # builders take the input width, not the layout
     )
 
 
@@ -102,5 +103,8 @@ def test_the_weight_copy_refuses_layers_it_does_not_know() -> None:
 def test_an_unknown_kind_at_build_time_names_the_known_ones() -> None:
     """A spec that skipped validation (the config rejects it on load, see tests/config)."""
     spec = ModelSpec.model_construct(name="m", kind="transformer", layers=[Layer(units=4)])
-    with pytest.raises(KeyError, match=r"unknown kind 'transformer'; known: \['mlp'\]"):
+    with pytest.raises(
+        KeyError,
+        match=r"unknown kind 'transformer'; known: \['linear', 'mlp', 'resmlp', 'wide_deep'\]",
+    ):
         models.torch_model(spec, 3, 2)

@@ -65,8 +65,8 @@ def _load_with(tmp_path: Path, **model_keys) -> str:
             id="negative-class-weight",
         ),
         pytest.param(
-            {"lr_schedule": "plateau", "lr_plateau": {"patience": 3}},
-            "lr_plateau.patience (3) must be below early_stopping.patience (3)",
+            {"lr_schedule": "plateau", "lr_plateau": {"patience": 5}},
+            "lr_plateau.patience (5) must be below early_stopping.patience (5)",
             id="plateau-never-cuts",
         ),
         pytest.param(
