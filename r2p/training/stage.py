@@ -152,7 +152,8 @@ def retrain_stage(
     }
     history = prototype.get("history") or []
     rates = [r["lr"] for r in history] if all("lr" in r for r in history) else None
-    result = train_tf(spec, data, positive_index(cfg), rates or None)
+    stop_at = prototype.get("best_epoch") if history else None
+    result = train_tf(spec, data, positive_index(cfg), rates or None, stop_at)
     cal = calibrate(cfg, result.logits(data.x["valid"]), data)
     record = {
         "model": spec.name,

@@ -132,6 +132,7 @@ def train_tf(
     data: Arrays,
     positive: int | None = None,
     rates: Sequence[float] | None = None,
+    stop_at: int | None = None,
 ) -> TfResult:
     """Train the spec's model in graph mode for at most ``epochs`` epochs at the rates
     ``lr_schedule`` gives (recorded as ``lr``); stop early on ``early_stopping.monitor`` and
@@ -140,7 +141,13 @@ def train_tf(
     ``rates``: the prototype's recorded per-epoch rates, followed for as many epochs as it
     has. ``none`` and ``cosine`` give the same rates anyway; ``plateau`` decides its cuts on
     validation figures, which different dropout masks make differ in their last digits, so
-    following the prototype's cuts is what keeps them the same in both frameworks."""
+    following the prototype's cuts is what keeps them the same in both frameworks.
+
+    ``stop_at``: the prototype's best epoch. The retrain then trains exactly that many epochs
+    plus one and keeps the last: the prototype's early stopping made the decision that was
+    validated, and a stopper of its own, reading validation figures that dropout masks make
+    differ in their last digits, could keep another epoch (on small data several epochs
+    apart, and parity failed for a model that trained the same way)."""
     import tensorflow as tf
 
     weights = class_weights(spec, data)
@@ -149,7 +156,8 @@ def train_tf(
     result = TfResult(trainer.model, traces=trainer.traces)
     best_weights, stopper = None, Stopper(spec, data.y["valid"], data.n_classes)
     schedule = Schedule(spec, stopper)
-    for epoch in range(spec.epochs):
+    epochs = spec.epochs if stop_at is None else min(stop_at + 1, spec.epochs)
+    for epoch in range(epochs):
         trainer.set_lr(rates[epoch] if rates and epoch < len(rates) else schedule.rate(epoch))
         order = np.random.default_rng(spec.seed + epoch).permutation(len(y))
         total = 0.0
@@ -171,7 +179,9 @@ def train_tf(
             )
         result.history.append(row)
         schedule.observe(row)
-        if stopper.improved(epoch, row):
+        if stop_at is not None:  # the prototype's choice: the last epoch is the one kept
+            result.best_epoch = epoch
+        elif stopper.improved(epoch, row):
             best_weights, result.best_epoch = trainer.model.get_weights(), epoch
         elif stopper.stop:
             break

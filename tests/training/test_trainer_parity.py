@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from r2p.config.schema import EarlyStopping
 from r2p.export.stage import export_stage, parity_stage
 from r2p.training import stage
 
@@ -79,15 +80,37 @@ def test_prototype_and_retrain_pass_parity_with_every_option_on(built) -> None:
     proto = stage.prototype_stage(cfg, dataset, "p1")
     model = stage.retrain_stage(cfg, dataset, "p1", proto)
     assert model["traces"] == {"train_step": 1, "eval_step": 1}
+    # the retrain keeps the epoch the prototype's early stopping chose, and trains no further
+    assert model["best_epoch"] == proto["best_epoch"]
+    assert len(model["history"]) == proto["best_epoch"] + 1
     torch_lr = [row["lr"] for row in proto["history"]]
     tf_lr = [row["lr"] for row in model["history"]]
-    if spec.lr_schedule == "cosine":  # a function of the epoch: the same rates
-        assert tf_lr == pytest.approx(torch_lr, rel=1e-6)
+    # the retrain follows the prototype's rates epoch by epoch, up to the epoch it keeps
+    assert tf_lr == pytest.approx(torch_lr[: len(tf_lr)], rel=1e-6)
+    if spec.lr_schedule == "cosine":  # a function of the epoch
         assert torch_lr[1] < torch_lr[0] == spec.learning_rate
-    else:  # plateau: each framework cut the rate on its own validation figures
-        assert min(torch_lr) < spec.learning_rate and min(tf_lr) < spec.learning_rate
+    else:  # plateau: the prototype cut the rate on its validation figures
+        assert min(torch_lr) < spec.learning_rate
     export = export_stage(cfg, dataset, "p1", model)
     parity = parity_stage(cfg, dataset, "p1", proto, export, model)
     assert parity["passed"], parity
     assert parity["delta"] <= cfg.gates.parity_metric_tolerance
     assert parity["agreement"] >= cfg.gates.parity_min_agreement
+
+
+@pytest.mark.parametrize("built", ["churn"], indirect=True)
+def test_stop_at_trains_to_the_prototypes_epoch_and_keeps_it(built) -> None:
+    """Told the prototype's best epoch, the retrain trains that many epochs plus one and
+    keeps the last, whatever its own validation figures would have chosen."""
+    from r2p.training.tf_trainer import train_tf
+
+    cfg, _, data, _ = built
+    spec = cfg.models[0].model_copy(update={"epochs": 8})
+    kept = train_tf(spec, data, stop_at=2)
+    assert len(kept.history) == 3 and kept.best_epoch == 2
+    three = train_tf(
+        spec.model_copy(update={"epochs": 3, "early_stopping": EarlyStopping(patience=5)}), data
+    )
+    if three.best_epoch == 2:  # the same three epochs, kept at the end: the same weights
+        np.testing.assert_allclose(kept.logits(data.x["test"]), three.logits(data.x["test"]))
+    assert train_tf(spec, data, stop_at=50).best_epoch == 7  # never beyond epochs
