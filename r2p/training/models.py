@@ -104,10 +104,8 @@ def build_torch(spec: Spec, input_dim: int, n_classes: int) -> Any:
     width = input_dim
     for layer in spec.layers:
         layers.append(nn.Linear(width, layer.units))
-        if layer.norm == "batch":
-            layers.append(nn.BatchNorm1d(layer.units, eps=EPS, momentum=BN_MOMENTUM))
-        elif layer.norm == "layer":
-            layers.append(nn.LayerNorm(layer.units, eps=EPS))
+        if layer.norm != "none":  # no Identity in its place: stored state dicts keep their keys
+            layers.append(_torch_norm(layer.norm, layer.units))
         layers.append(acts[layer.activation]())
         if layer.dropout:
             layers.append(nn.Dropout(layer.dropout))
@@ -125,12 +123,8 @@ def build_tf(spec: Spec, input_dim: int, n_classes: int) -> Any:
     x = inputs
     for i, layer in enumerate(spec.layers):
         x = keras.layers.Dense(layer.units, name=f"dense_{i}")(x)
-        if layer.norm == "batch":
-            x = keras.layers.BatchNormalization(
-                epsilon=EPS, momentum=1 - BN_MOMENTUM, name=f"norm_{i}"
-            )(x)
-        elif layer.norm == "layer":
-            x = keras.layers.LayerNormalization(epsilon=EPS, name=f"norm_{i}")(x)
+        if layer.norm != "none":
+            x = _tf_norm(layer.norm, f"norm_{i}")(x)
         if layer.activation != "linear":
             x = keras.layers.Activation(_tf_activation(layer.activation), name=f"act_{i}")(x)
         if layer.dropout:
@@ -152,21 +146,36 @@ def copy_torch_to_tf(net: Any, keras_model: Any) -> None:
     Linear, BatchNorm1d and LayerNorm modules, in order, into the Keras layers holding weights
     (Dense, BatchNormalization, LayerNormalization), in order. TypeError for any other PyTorch
     module with weights (give the kind its own copy)."""
-    from torch import nn
 
-    copied = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm)
     sources = [m for m in net.modules() if next(m.parameters(recurse=False), None) is not None]
-    other = sorted({type(m).__name__ for m in sources if not isinstance(m, copied)})
+    other = sorted({type(m).__name__ for m in sources if not isinstance(m, _copied())})
     if other:
         raise TypeError(f"copy_torch_to_tf copies Linear and norm layers only, not {other}")
     targets = [layer for layer in keras_model.layers if layer.weights]
     for src, dst in zip(sources, targets, strict=True):
-        weights = [src.weight.detach().numpy(), src.bias.detach().numpy()]
-        if isinstance(src, nn.Linear):
-            weights[0] = weights[0].T
-        elif isinstance(src, nn.BatchNorm1d):
-            weights += [src.running_mean.numpy(), src.running_var.numpy()]
-        dst.set_weights(weights)
+        dst.set_weights(_keras_weights(src))
+
+
+def _copied() -> tuple[type, ...]:
+    from torch import nn
+
+    return (nn.Linear, nn.BatchNorm1d, nn.LayerNorm)
+
+
+def _keras_weights(module: Any) -> list[Any]:
+    """A PyTorch Linear, BatchNorm1d or LayerNorm module's weights in its Keras twin's order
+    (a Linear's kernel transposed; its bias only when it has one; batch norm's running
+    statistics after scale and shift)."""
+    from torch import nn
+
+    weights = [module.weight.detach().numpy()]
+    if isinstance(module, nn.Linear):
+        weights[0] = weights[0].T
+    if module.bias is not None:
+        weights.append(module.bias.detach().numpy())
+    if isinstance(module, nn.BatchNorm1d):
+        weights += [module.running_mean.numpy(), module.running_var.numpy()]
+    return weights
 
 
 class Kind(NamedTuple):
@@ -190,26 +199,16 @@ def copy_by_name(net: Any, keras_model: Any) -> None:
     names (``blocks.0.fc`` -> ``blocks_0_fc``): Linear (with or without bias), BatchNorm1d and
     LayerNorm. KeyError naming a module without its Keras layer, TypeError for another module
     with weights."""
-    from torch import nn
-
-    copied = (nn.Linear, nn.BatchNorm1d, nn.LayerNorm)
     names = {layer.name for layer in keras_model.layers}
     for name, module in net.named_modules():
         if next(module.parameters(recurse=False), None) is None:
             continue
-        if not isinstance(module, copied):
+        if not isinstance(module, _copied()):
             raise TypeError(f"copy_by_name copies Linear and norm layers, not {name!r}")
         target = name.replace(".", "_")
         if target not in names:
             raise KeyError(f"PyTorch module {name!r} has no Keras layer {target!r}")
-        weights = [module.weight.detach().numpy()]
-        if isinstance(module, nn.Linear):
-            weights[0] = weights[0].T
-        if module.bias is not None:
-            weights.append(module.bias.detach().numpy())
-        if isinstance(module, nn.BatchNorm1d):
-            weights += [module.running_mean.numpy(), module.running_var.numpy()]
-        keras_model.get_layer(target).set_weights(weights)
+        keras_model.get_layer(target).set_weights(_keras_weights(module))
 
 
 # -- linear: the head alone ----------------------------------------------------------------

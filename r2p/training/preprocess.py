@@ -69,7 +69,7 @@ class Preprocessing:
 
     @property
     def input_dim(self) -> int:
-        return len(self.numeric) + len(self.indicators) + sum(c.width for c in self.categorical)
+        return self.layout.input_dim
 
     @property
     def layout(self) -> Layout:
